@@ -1,0 +1,196 @@
+"""The DATAFLOW settings dict: defaults, validation and small typed accessors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+SETTING_NAME = "DATAFLOW"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One key of the DATAFLOW dict: its type, default and meaning."""
+
+    types: tuple[type, ...]
+    default: Any
+    help: str
+
+
+OPTIONS: dict[str, Option] = {
+    "MODELS": Option(
+        (list, tuple),
+        (),
+        "Models to register without a decorator: 'app_label.Model' or "
+        '{"model": ..., "name": ..., "exclude_fields": [...]}.',
+    ),
+    "DEFAULT_LIMIT": Option((int,), 100, "Records a List node returns when it gives no 'limit'."),
+    "MAX_LIMIT": Option((int,), 10_000, "Largest 'limit' a List node accepts."),
+    "DATABASE": Option((str,), "default", "Database alias workflows run on."),
+    "RECORD_LOCAL_RUNS": Option(
+        (bool,), False, "Write a WorkflowRun row for every LocalRuntime run (Celery runs always do)."
+    ),
+    "MAX_FILTER_DEPTH": Option((int,), 12, "Deepest nesting of $and/$or/$nor/$not in one filter."),
+    "MAX_FILTER_TERMS": Option((int,), 1_000, "Most conditions one filter may hold."),
+    "BULK_BATCH_SIZE": Option((int,), 1_000, "Rows per chunk for bulk nodes without 'batch_size'."),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A configuration problem, reported as a system check and at first use."""
+
+    id: str
+    message: str
+
+
+def find_problems(raw: Any) -> list[Problem]:
+    """Validate a raw DATAFLOW value; shared by the system checks and the accessors."""
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        return [Problem("django_dataflow.E002", f"{SETTING_NAME} must be a dict, not {type(raw).__name__}.")]
+    problems = [
+        Problem(
+            "django_dataflow.E001",
+            f"Unknown key {SETTING_NAME}[{key!r}]; valid keys: {', '.join(sorted(OPTIONS))}.",
+        )
+        for key in raw
+        if key not in OPTIONS
+    ]
+    for key, option in OPTIONS.items():
+        if key not in raw:
+            continue
+        value = raw[key]
+        wrong_bool = isinstance(value, bool) and bool not in option.types
+        if not isinstance(value, option.types) or wrong_bool:
+            expected = " or ".join(t.__name__ for t in option.types)
+            problems.append(
+                Problem(
+                    "django_dataflow.E002",
+                    f"{SETTING_NAME}[{key!r}] must be {expected}, not {type(value).__name__}.",
+                )
+            )
+        elif key == "MODELS" and not all(_valid_model_entry(v) for v in value):
+            problems.append(
+                Problem(
+                    "django_dataflow.E003",
+                    f"{SETTING_NAME}['MODELS'] entries must be 'app_label.ModelName' strings or "
+                    "dicts with 'model' and optional 'name' and 'exclude_fields'.",
+                )
+            )
+        elif isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            problems.append(
+                Problem("django_dataflow.E003", f"{SETTING_NAME}[{key!r}] must be at least 1.")
+            )
+    merged = {k: o.default for k, o in OPTIONS.items()} | {k: v for k, v in raw.items()}
+    limits_ok = all(isinstance(merged[k], int) for k in ("DEFAULT_LIMIT", "MAX_LIMIT"))
+    if limits_ok and merged["DEFAULT_LIMIT"] > merged["MAX_LIMIT"]:
+        problems.append(
+            Problem(
+                "django_dataflow.E003",
+                f"{SETTING_NAME}['DEFAULT_LIMIT'] ({merged['DEFAULT_LIMIT']}) exceeds "
+                f"MAX_LIMIT ({merged['MAX_LIMIT']}).",
+            )
+        )
+    return problems
+
+
+def _valid_model_entry(value: Any) -> bool:
+    if isinstance(value, dict):
+        if set(value) - {"model", "name", "exclude_fields"} or "model" not in value:
+            return False
+        excluded = value.get("exclude_fields", [])
+        return (
+            _valid_model_entry(value["model"])
+            and isinstance(value.get("name", ""), str)
+            and isinstance(excluded, (list, tuple))
+            and all(isinstance(f, str) for f in excluded)
+        )
+    return isinstance(value, str) and value.count(".") == 1
+
+
+def raw_settings() -> Any:
+    """The DATAFLOW setting as the project wrote it (None when absent)."""
+    return getattr(settings, SETTING_NAME, None)
+
+
+@cache
+def _values() -> dict[str, Any]:
+    raw = raw_settings()
+    problems = find_problems(raw)
+    if problems:
+        detail = "; ".join(f"[{p.id}] {p.message}" for p in problems)
+        raise ImproperlyConfigured(f"Invalid {SETTING_NAME} setting: {detail}")
+    return {k: o.default for k, o in OPTIONS.items()} | dict(raw or {})
+
+
+@receiver(setting_changed)
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING_NAME:
+        _values.cache_clear()
+
+
+def get(key: str) -> Any:
+    """One validated DATAFLOW value; invalid settings raise ImproperlyConfigured at first use."""
+    return _values()[key]
+
+
+@dataclass(frozen=True)
+class ModelSetting:
+    """One DATAFLOW['MODELS'] entry, normalised."""
+
+    label: str
+    name: str | None = None
+    exclude_fields: tuple[str, ...] = ()
+
+
+def model_settings() -> list[ModelSetting]:
+    """Models listed in DATAFLOW['MODELS'], as labels with their options."""
+    return [
+        ModelSetting(v["model"], v.get("name"), tuple(v.get("exclude_fields", ())))
+        if isinstance(v, dict)
+        else ModelSetting(v)
+        for v in get("MODELS")
+    ]
+
+
+def default_limit() -> int:
+    """Records a List node returns when no limit is given."""
+    return int(get("DEFAULT_LIMIT"))
+
+
+def max_limit() -> int:
+    """Largest limit a List node accepts."""
+    return int(get("MAX_LIMIT"))
+
+
+def database() -> str:
+    """The database alias workflows run on."""
+    return str(get("DATABASE"))
+
+
+def record_local_runs() -> bool:
+    """Whether LocalRuntime records WorkflowRun rows by default."""
+    return bool(get("RECORD_LOCAL_RUNS"))
+
+
+def max_filter_depth() -> int:
+    """Deepest logical nesting a filter may have."""
+    return int(get("MAX_FILTER_DEPTH"))
+
+
+def max_filter_terms() -> int:
+    """Most conditions a filter may hold."""
+    return int(get("MAX_FILTER_TERMS"))
+
+
+def bulk_batch_size() -> int:
+    """Default rows per chunk for bulk nodes."""
+    return int(get("BULK_BATCH_SIZE"))

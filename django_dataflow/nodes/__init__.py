@@ -1,0 +1,1 @@
+"""Node classes: the ModelNode base, one mixin per operation, and the class factory."""

@@ -1,0 +1,212 @@
+"""The base class of every generated node and the helpers its operation mixins share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.db import models
+from django.db.models import Q, QuerySet
+
+from django_dataflow.exceptions import (
+    MultipleRecordsFound,
+    RecordNotFound,
+    WorkflowValidationError,
+    valid_names,
+)
+from django_dataflow.nodes.values import jsonable, to_python
+from django_dataflow.query import filters
+from django_dataflow.workflow.templating import is_template
+
+if TYPE_CHECKING:
+    from django_dataflow.nodes.schema import ModelSchema
+    from django_dataflow.registry import ModelEntry
+    from django_dataflow.runtime.context import RunContext
+
+
+#: Top-level result keys per operation; operations absent here return a record.
+RESULT_KEYS: dict[str, tuple[str, ...]] = {
+    "Delete": ("deleted", "id"),
+    "List": ("records", "count", "total"),
+    "Count": ("count",),
+    "BulkCreate": ("created",),
+    "BulkUpdate": ("updated",),
+    "BulkDelete": ("deleted",),
+    "BulkUpsert": ("created", "updated", "unchanged"),
+}
+
+
+class ModelNode:
+    """A node bound to one registered model; subclasses are generated per model and operation."""
+
+    model: ClassVar[type[models.Model]]
+    entry: ClassVar[ModelEntry]
+    operation: ClassVar[str] = ""
+    type_name: ClassVar[str] = ""
+    #: Django permission actions ('view', 'add', 'change', 'delete') a user needs to run it.
+    permissions: ClassVar[tuple[str, ...]] = ()
+    #: Whether the node writes; read-only workflows run without opening a transaction.
+    writes: ClassVar[bool] = False
+    #: Param name -> description, for the operation's own params.
+    PARAMS: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def schema(cls) -> ModelSchema:
+        """Field metadata of the node's model."""
+        return cls.entry.schema
+
+    @classmethod
+    def param_descriptions(cls) -> dict[str, str]:
+        """Every param the node accepts, with a description."""
+        return dict(cls.PARAMS)
+
+    @classmethod
+    def result_keys(cls) -> list[str] | None:
+        """Top-level keys of the node's result (checked for connections), None if free-form."""
+        return list(RESULT_KEYS.get(cls.operation, ())) or cls.schema().record_names
+
+    @classmethod
+    def check(cls, params: Mapping[str, Any], connected: set[str]) -> list[str]:
+        """Build-time problems of static params plus param paths that connections will supply."""
+        accepted = cls.param_descriptions()
+        targets = {path.split(".", 1)[0] for path in connected}
+        problems = [
+            f"unknown param '{name}' for {cls.type_name}; valid params: {valid_names(accepted)}"
+            for name in [*params, *sorted(targets - set(params))]
+            if name not in accepted
+        ]
+        if not problems:
+            problems += cls.check_params(params, targets)
+        return problems
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any], connected: set[str]) -> list[str]:
+        """Operation-specific build-time checks; overridden by the mixins."""
+        return []
+
+    @classmethod
+    def run(cls, params: dict[str, Any], ctx: RunContext) -> Any:
+        """Execute the node with fully resolved params and return a JSON-safe result."""
+        raise NotImplementedError  # abstract: every operation mixin defines run()
+
+    # Shared helpers ----------------------------------------------------------------------------
+
+    @classmethod
+    def queryset(cls, ctx: RunContext) -> QuerySet[Any]:
+        """The model's default manager on the run's database."""
+        return cls.model._default_manager.using(ctx.using)
+
+    @classmethod
+    def filter_q(cls, spec: Any, *, where: str = "filter") -> Q:
+        """Translate a filter param with the one shared translator."""
+        return filters.translate(cls.entry, spec, where=where)
+
+    @classmethod
+    def record(cls, obj: models.Model) -> dict[str, Any]:
+        """A model instance as a JSON-safe record."""
+        return {name: jsonable(getattr(obj, name)) for name in cls.schema().record_names}
+
+    @classmethod
+    def convert_fields(
+        cls, values: Any, *, where: str = "", allowed: Mapping[str, models.Field] | None = None
+    ) -> dict[str, Any]:
+        """Field values -> {attname: python value}, each converted by its field's to_python."""
+        if not isinstance(values, Mapping):
+            raise WorkflowValidationError(f"{where or 'values'} must be an object, not {type(values).__name__}")
+        writable = cls.schema().writable if allowed is None else allowed
+        converted: dict[str, Any] = {}
+        for name, value in values.items():
+            field = writable.get(name) if isinstance(name, str) else None
+            if field is None:
+                raise WorkflowValidationError(
+                    f"unknown field {name!r} for {cls.type_name}; valid fields: {valid_names(writable)}"
+                )
+            converted[field.attname] = to_python(field, value, where=where)
+        return converted
+
+    @classmethod
+    def check_field_names(cls, values: Any, where: str) -> list[str]:
+        """Build-time check that a static dict names only writable fields."""
+        if not isinstance(values, Mapping):
+            if is_template(values):
+                return []
+            return [f"{where} must be an object, not {type(values).__name__}"]
+        writable = cls.schema().writable
+        return [
+            f"unknown field {name!r} in {where} of {cls.type_name}; valid fields: {valid_names(writable)}"
+            for name in values
+            if name not in writable
+        ]
+
+    @classmethod
+    def check_filter(cls, params: Mapping[str, Any], name: str) -> list[str]:
+        """Build-time check of a filter param, as a list of problems."""
+        if name not in params:
+            return []
+        try:
+            filters.check(cls.entry, params[name], where=name)
+        except WorkflowValidationError as exc:
+            return exc.errors
+        return []
+
+
+class SingleRecordMixin:
+    """Read/Update/Delete: find one record by 'id' and/or 'conditions'."""
+
+    PARAMS: ClassVar[dict[str, str]] = {
+        "id": "Primary key of the record.",
+        "conditions": "Filter that must match exactly one record (with 'id', both must hold).",
+    }
+
+    @classmethod
+    def check_lookup(cls: Any, params: Mapping[str, Any], connected: set[str]) -> list[str]:
+        """Require 'id' or 'conditions' and check the filter."""
+        if not ({"id", "conditions"} & (set(params) | connected)):
+            return [f"{cls.type_name} needs 'id' or 'conditions'"]
+        return cls.check_filter(params, "conditions")
+
+    @classmethod
+    def lookup_q(cls: Any, params: Mapping[str, Any]) -> Q:
+        """The Q selecting the record from 'id' and 'conditions'."""
+        q = Q()
+        if "id" in params:
+            pk = cls.model._meta.pk
+            if params["id"] is None:
+                raise WorkflowValidationError("id must not be null")
+            q &= Q(pk=to_python(pk, params["id"], where="id "))
+        if "conditions" in params:
+            if not params["conditions"]:
+                raise WorkflowValidationError("conditions must not be empty")
+            q &= cls.filter_q(params["conditions"], where="conditions")
+        if not q:
+            raise WorkflowValidationError(f"{cls.type_name} needs 'id' or 'conditions'")
+        return q
+
+    @classmethod
+    def fetch_one(cls: Any, queryset: QuerySet[Any], params: Mapping[str, Any]) -> Any:
+        """Exactly one row of the queryset, or RecordNotFound / MultipleRecordsFound."""
+        rows = list(queryset.filter(cls.lookup_q(params))[:2])
+        if not rows:
+            raise RecordNotFound(f"no {cls.entry.name} matches {_describe(params)}")
+        if len(rows) > 1:
+            raise MultipleRecordsFound(
+                f"more than one {cls.entry.name} matches {_describe(params)}; it must match one"
+            )
+        return rows[0]
+
+
+def _describe(params: Mapping[str, Any]) -> str:
+    parts = [f"{key}={params[key]!r}" for key in ("id", "conditions") if key in params]
+    return " and ".join(parts)
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    """Successive lists of at most size items, consuming any iterable lazily."""
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

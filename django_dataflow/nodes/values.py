@@ -1,0 +1,95 @@
+"""Value conversion in both directions: params -> Python (the field's own to_python) and
+Python -> JSON-safe record values."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import math
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.duration import duration_iso_string
+
+from django_dataflow.exceptions import WorkflowValidationError
+
+# Fields whose value is a structure (dict/list) rather than a scalar.
+_STRUCTURED = ("JSONField", "ArrayField", "HStoreField")
+
+
+class InvalidValue(WorkflowValidationError):
+    """A value the model field refuses; names the field."""
+
+
+def _messages(exc: ValidationError) -> str:
+    return " ".join(str(m) for m in exc.messages)
+
+
+def to_python(field: models.Field, value: Any, *, where: str = "") -> Any:
+    """Convert one param value with the field's own to_python, naming the field on failure."""
+    label = f"{where}{field.name}"
+    if value is None:
+        return None
+    internal = field.get_internal_type()
+    if isinstance(value, (dict, list, tuple, set)) and internal not in _STRUCTURED:
+        raise InvalidValue(f"field '{label}' expects a single value, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value) and internal != "FloatField":
+        raise InvalidValue(f"field '{label}': {value!r} is not a valid value")
+    try:
+        converted = field.to_python(value)
+    except ValidationError as exc:
+        raise InvalidValue(f"field '{label}': {_messages(exc)}") from None
+    except (TypeError, ValueError, decimal.InvalidOperation, OverflowError) as exc:
+        raise InvalidValue(f"field '{label}': {value!r} is not a valid value ({exc})") from None
+    if (
+        isinstance(converted, dt.datetime)
+        and settings.USE_TZ
+        and timezone.is_naive(converted)
+        and isinstance(field, models.DateTimeField)
+    ):
+        converted = timezone.make_aware(converted)
+    return converted
+
+
+def _iso(value: dt.date | dt.time) -> str:
+    return value.isoformat()
+
+
+def _binary(value: bytes | memoryview) -> str:
+    return base64.b64encode(bytes(value)).decode("ascii")
+
+
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {
+    dt.datetime: _iso,
+    dt.date: _iso,
+    dt.time: _iso,
+    decimal.Decimal: str,
+    uuid.UUID: str,
+    dt.timedelta: duration_iso_string,
+    bytes: _binary,
+    memoryview: _binary,
+}
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-safe form of a value: ISO datetimes, Decimals and UUIDs as strings."""
+    if isinstance(value, _PLAIN):
+        return value
+    converter = _CONVERTERS.get(type(value))
+    if converter is not None:
+        return converter(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    for kind, conv in _CONVERTERS.items():
+        if isinstance(value, kind):
+            return conv(value)
+    return str(value)

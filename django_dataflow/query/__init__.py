@@ -1,0 +1,1 @@
+"""MongoDB-style filters, sorting and projection translated to Django querysets."""

@@ -1,0 +1,218 @@
+"""The one filter translator: a MongoDB-style filter dict -> a Django Q object.
+
+Field names are resolved against the registered model (never pasted into SQL) and every value
+becomes a bound parameter through Django's lookups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import reduce
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Q
+
+from django_dataflow import conf
+from django_dataflow.exceptions import WorkflowValidationError, valid_names
+from django_dataflow.query.paths import FieldPath, resolve
+from django_dataflow.workflow.templating import is_template
+
+if TYPE_CHECKING:
+    from django_dataflow.registry import ModelEntry
+
+_MATCH_NOTHING = Q(pk__in=[])
+
+
+def _and(parts: list[Q]) -> Q:
+    return reduce(lambda a, b: a & b, parts) if parts else Q()
+
+
+def _or(parts: list[Q]) -> Q:
+    return reduce(lambda a, b: a | b, parts)
+
+
+class FilterTranslator:
+    """Translate (convert=True) or only check (convert=False, at build time) one filter."""
+
+    def __init__(self, entry: ModelEntry, *, convert: bool = True, where: str = "filter") -> None:
+        self.entry = entry
+        self.convert = convert
+        self.where = where
+        self.terms = 0
+        self.max_terms = conf.max_filter_terms()
+        self.max_depth = conf.max_filter_depth()
+
+    def error(self, message: str) -> WorkflowValidationError:
+        """A validation error prefixed with where the filter sits."""
+        return WorkflowValidationError(f"{self.where}: {message}")
+
+    def translate(self, spec: Any) -> Q:
+        """The Q for a whole filter document."""
+        if spec is None:
+            return Q()
+        return self._document(spec, depth=0)
+
+    def _document(self, spec: Any, depth: int) -> Q:
+        if not isinstance(spec, dict):
+            raise self.error(f"a filter must be an object, not {type(spec).__name__}")
+        if depth > self.max_depth:
+            raise self.error(f"nested deeper than DATAFLOW['MAX_FILTER_DEPTH'] ({self.max_depth})")
+        parts = []
+        for key, value in spec.items():
+            if not isinstance(key, str):
+                raise self.error(f"filter keys must be strings, got {key!r}")
+            if key.startswith("$"):
+                parts.append(self._logical(key, value, depth))
+            else:
+                parts.append(self._field(resolve(self.entry, key), value, depth))
+        return _and(parts)
+
+    def _logical(self, op: str, value: Any, depth: int) -> Q:
+        if op == "$not":
+            return ~self._document(value, depth + 1)
+        if op not in ("$and", "$or", "$nor"):
+            raise self.error(
+                f"unknown operator {op!r} at the top of a filter; valid: $and, $nor, $not, $or "
+                f"(field operators go under a field name)"
+            )
+        if not isinstance(value, list) or not value:
+            raise self.error(f"{op} takes a non-empty list of filters")
+        subs = [self._document(item, depth + 1) for item in value]
+        if op == "$and":
+            return _and(subs)
+        return _or(subs) if op == "$or" else ~_or(subs)
+
+    def _field(self, path: FieldPath, value: Any, depth: int) -> Q:
+        if isinstance(value, dict) and any(isinstance(k, str) and k.startswith("$") for k in value):
+            if not all(isinstance(k, str) and k.startswith("$") for k in value):
+                raise self.error(f"'{path.dotted}' mixes operators and plain keys: {sorted(value)}")
+            return _and([self._operator(path, op, arg, depth) for op, arg in value.items()])
+        return self._operator(path, "$eq", value, depth)
+
+    def _operator(self, path: FieldPath, op: str, arg: Any, depth: int) -> Q:
+        self.terms += 1
+        if self.terms > self.max_terms:
+            raise self.error(f"more than DATAFLOW['MAX_FILTER_TERMS'] ({self.max_terms}) conditions")
+        handler = OPERATORS.get(op)
+        if handler is None:
+            raise self.error(
+                f"unknown operator {op!r} on '{path.dotted}'; valid: {valid_names(OPERATORS)}"
+            )
+        if op == "$not":
+            if not isinstance(arg, dict) or not arg:
+                raise self.error(f"$not on '{path.dotted}' takes an object of operators")
+            if depth + 1 > self.max_depth:
+                raise self.error(f"nested deeper than DATAFLOW['MAX_FILTER_DEPTH'] ({self.max_depth})")
+            return ~self._field(path, arg, depth + 1)
+        return handler(self, path, op, arg)
+
+    # Value helpers -----------------------------------------------------------------------------
+
+    def value(self, path: FieldPath, op: str, arg: Any) -> Any:
+        """Convert one operand (skipped when only checking)."""
+        if not self.convert:
+            return arg
+        return path.convert(arg, operator=op)
+
+    def values(self, path: FieldPath, op: str, arg: Any) -> list[Any] | None:
+        """Convert a list operand; None when only checking a placeholder."""
+        if not self.convert and is_template(arg):
+            return None
+        if not isinstance(arg, list):
+            raise self.error(f"{op} on '{path.dotted}' takes a list, not {type(arg).__name__}")
+        return [self.value(path, op, item) for item in arg]
+
+
+def _eq(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
+    if arg is None:
+        if path.is_json:
+            # A JSON key that is absent or holds JSON null, like MongoDB's "missing".
+            return Q(**{f"{path.lookup}__isnull": True}) | Q(**{path.lookup: None})
+        return Q(**{f"{path.lookup}__isnull": True})
+    return Q(**{f"{path.lookup}__exact": t.value(path, op, arg)})
+
+
+def _ne(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
+    return ~_eq(t, path, "$ne", arg)
+
+
+def _compare(lookup: str) -> Callable[[FilterTranslator, FieldPath, str, Any], Q]:
+    def build(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
+        if arg is None:
+            raise t.error(f"{op} on '{path.dotted}' needs a value, not null")
+        return Q(**{f"{path.lookup}__{lookup}": t.value(path, op, arg)})
+
+    return build
+
+
+def _in(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
+    items = t.values(path, op, arg)
+    if items is None:
+        return Q()
+    present = [v for v in items if v is not None]
+    q = Q(**{f"{path.lookup}__in": present}) if present else _MATCH_NOTHING
+    if len(present) != len(items):
+        q = q | _eq(t, path, op, None)
+    return q
+
+
+def _nin(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
+    return ~_in(t, path, op, arg)
+
+
+def _flag(t: FilterTranslator, op: str, path: FieldPath, arg: Any) -> bool:
+    if not t.convert and is_template(arg):
+        return True
+    if not isinstance(arg, bool):
+        raise t.error(f"{op} on '{path.dotted}' takes true or false, not {arg!r}")
+    return arg
+
+
+def _isnull(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
+    return Q(**{f"{path.lookup}__isnull": _flag(t, op, path, arg)})
+
+
+def _exists(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
+    wanted = _flag(t, op, path, arg)
+    if path.is_json:
+        parent, _, key = path.lookup.rpartition("__")
+        present = Q(**{f"{parent}__has_key": key})
+        return present if wanted else ~present
+    return Q(**{f"{path.lookup}__isnull": not wanted})
+
+
+def _between(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
+    bounds = t.values(path, op, arg)
+    if bounds is None:
+        return Q()
+    if len(bounds) != 2 or None in bounds:
+        raise t.error(f"$between on '{path.dotted}' takes [low, high], both non-null")
+    return Q(**{f"{path.lookup}__gte": bounds[0], f"{path.lookup}__lte": bounds[1]})
+
+
+OPERATORS: dict[str, Callable[[FilterTranslator, FieldPath, str, Any], Q]] = {
+    "$eq": _eq,
+    "$ne": _ne,
+    "$gt": _compare("gt"),
+    "$gte": _compare("gte"),
+    "$lt": _compare("lt"),
+    "$lte": _compare("lte"),
+    "$in": _in,
+    "$nin": _nin,
+    "$isnull": _isnull,
+    "$exists": _exists,
+    "$between": _between,
+    "$not": _ne,  # dispatched in _operator; listed so error messages name it
+}
+
+
+def translate(entry: ModelEntry, spec: Any, *, where: str = "filter") -> Q:
+    """Translate a filter into a Q, converting values with the model fields."""
+    return FilterTranslator(entry, where=where).translate(spec)
+
+
+def check(entry: ModelEntry, spec: Any, *, where: str = "filter") -> None:
+    """Validate a filter's names, operators and shape without converting placeholder values."""
+    if is_template(spec):
+        return
+    FilterTranslator(entry, convert=False, where=where).translate(spec)

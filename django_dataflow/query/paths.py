@@ -1,0 +1,130 @@
+"""Resolve dotted field names ('customer.email', 'metadata.theme') against registered models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+from django.db.models import ForeignObjectRel
+
+from django_dataflow.exceptions import WorkflowValidationError, valid_names
+from django_dataflow.nodes.values import InvalidValue, to_python
+from django_dataflow.registry import get_entry, registry
+
+if TYPE_CHECKING:
+    from django_dataflow.registry import ModelEntry
+
+LOOKUP_SEP = "__"
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class FieldPath:
+    """A validated field path: the Django lookup it maps to and how values are converted."""
+
+    dotted: str
+    lookup: str
+    field: models.Field
+    json_keys: tuple[str, ...] = ()
+
+    @property
+    def is_json(self) -> bool:
+        """Whether the path ends inside a JSONField's keys."""
+        return bool(self.json_keys)
+
+    def convert(self, value: Any, *, operator: str = "") -> Any:
+        """Convert a filter value with the final field's to_python; JSON keys take JSON values."""
+        if self.is_json:
+            if not isinstance(value, (*_JSON_SCALARS, dict, list)):
+                raise InvalidValue(f"field '{self.dotted}' takes JSON values, not {type(value).__name__}")
+            return value
+        where = f"{operator} on " if operator else ""
+        try:
+            return to_python(self.field, value)
+        except InvalidValue as exc:
+            raise InvalidValue(f"{where}{exc}".replace(f"'{self.field.name}'", f"'{self.dotted}'", 1)) from None
+
+
+@lru_cache(maxsize=1024)
+def visible_fields(entry: ModelEntry) -> dict[str, models.Field | ForeignObjectRel]:
+    """Names a filter may use on one model: visible fields, FK attnames, 'pk', registered relations."""
+    names: dict[str, models.Field | ForeignObjectRel] = {}
+    meta = entry.model._meta
+    for f in meta.get_fields():
+        if f.name in entry.exclude_fields:
+            continue
+        concrete = getattr(f, "concrete", False)
+        # Relations that are not a column of this table are followed only to registered models;
+        # a concrete FK to an unregistered model can still be compared by its key value.
+        if f.is_relation and not concrete and get_entry(f.related_model) is None:
+            continue
+        names[f.name] = f
+        if concrete:
+            names[f.attname] = f
+    if meta.pk.name not in entry.exclude_fields:
+        names["pk"] = meta.pk
+    return names
+
+
+@lru_cache(maxsize=4096)
+def resolve(entry: ModelEntry, dotted: str) -> FieldPath:
+    """Resolve a dotted name on a registered model, or raise WorkflowValidationError listing choices."""
+    if not isinstance(dotted, str) or not dotted:
+        raise WorkflowValidationError(f"field names must be non-empty strings, got {dotted!r}")
+    parts = dotted.split(".")
+    current = entry
+    lookups: list[str] = []
+    for index, part in enumerate(parts):
+        visible = visible_fields(current)
+        field = visible.get(part)
+        if field is None or LOOKUP_SEP in part:
+            raise WorkflowValidationError(
+                f"unknown field '{dotted}' on {current.name}"
+                + (f" (at '{part}')" if len(parts) > 1 else "")
+                + f"; valid fields: {valid_names(visible)}"
+            )
+        last = index == len(parts) - 1
+        if isinstance(field, models.JSONField):
+            keys = tuple(parts[index + 1 :])
+            _check_json_keys(dotted, keys)
+            return FieldPath(dotted, LOOKUP_SEP.join([*lookups, field.name, *keys]), field, keys)
+        if not field.is_relation:
+            if not last:
+                raise WorkflowValidationError(
+                    f"'{part}' in '{dotted}' is a {field.get_internal_type()}, not a relation or JSONField"
+                )
+            name = "pk" if part == "pk" else field.name
+            return FieldPath(dotted, LOOKUP_SEP.join([*lookups, name]), field)
+        concrete_fk = getattr(field, "concrete", False) and (field.many_to_one or field.one_to_one)
+        if last:
+            if concrete_fk:
+                return FieldPath(dotted, LOOKUP_SEP.join([*lookups, field.attname]), field)
+            raise WorkflowValidationError(
+                f"'{dotted}' is a relation; name one of its fields, e.g. '{dotted}.pk'"
+            )
+        if part != field.name:
+            raise WorkflowValidationError(f"'{part}' in '{dotted}' is a key value; use '{field.name}'")
+        related = get_entry(field.related_model) if field.related_model else None
+        if related is None:
+            raise WorkflowValidationError(
+                f"'{dotted}' follows '{part}' to {field.related_model._meta.label}, "
+                "which is not registered with django_dataflow"
+            )
+        lookups.append(field.name)
+        current = related
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_json_keys(dotted: str, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        # A key holding '__' or an empty key would be re-split by Django into other lookups.
+        if not key or LOOKUP_SEP in key or key.endswith("_"):
+            raise WorkflowValidationError(
+                f"JSON key {key!r} in '{dotted}' is not allowed (empty, holding '__' or ending in '_')"
+            )
+
+
+registry().listeners.append(resolve.cache_clear)
+registry().listeners.append(visible_fields.cache_clear)

@@ -1,0 +1,1 @@
+"""Runtimes: the shared executor, LocalRuntime and run recording."""

@@ -1,0 +1,175 @@
+"""The validated, immutable workflow graph and its JSON form."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from django_dataflow.exceptions import WorkflowValidationError
+from django_dataflow.nodes.values import jsonable
+from django_dataflow.workflow.templating import names_in
+
+if TYPE_CHECKING:
+    from django_dataflow.nodes.base import ModelNode
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of a workflow: its id, node type name and static params."""
+
+    id: str
+    type: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Feeds a value found at source_path in the source's result into the target's param."""
+
+    source: str
+    source_path: str
+    target: str
+    target_param: str
+
+    def __str__(self) -> str:
+        return f"{self.source}.{self.source_path} -> {self.target}.{self.target_param}"
+
+
+class Workflow:
+    """A validated DAG of nodes; build one with WorkflowBuilder or Workflow.from_dict()."""
+
+    def __init__(
+        self,
+        nodes: list[NodeSpec],
+        connections: list[Connection],
+        classes: dict[str, type[ModelNode]],
+        order: list[str],
+    ) -> None:
+        self.nodes: tuple[NodeSpec, ...] = tuple(nodes)
+        self.connections: tuple[Connection, ...] = tuple(connections)
+        self.order: tuple[str, ...] = tuple(order)
+        self._classes = classes
+        self._by_id = {node.id: node for node in nodes}
+        incoming: dict[str, list[Connection]] = {node.id: [] for node in nodes}
+        for connection in connections:
+            incoming[connection.target].append(connection)
+        self.incoming: dict[str, tuple[Connection, ...]] = {k: tuple(v) for k, v in incoming.items()}
+
+    def __repr__(self) -> str:
+        return f"<Workflow nodes={list(self._by_id)}>"
+
+    def node(self, node_id: str) -> NodeSpec:
+        """The node with this id."""
+        return self._by_id[node_id]
+
+    def node_class(self, node_id: str) -> type[ModelNode]:
+        """The generated class of a node."""
+        return self._classes[node_id]
+
+    @cached_property
+    def input_names(self) -> frozenset[str]:
+        """Every '{{name}}' the params use; a run must supply all of them."""
+        names: set[str] = set()
+        for node in self.nodes:
+            names |= names_in(node.params)
+        return frozenset(names)
+
+    @cached_property
+    def templated(self) -> frozenset[str]:
+        """Ids of nodes whose params hold placeholders."""
+        return frozenset(node.id for node in self.nodes if names_in(node.params))
+
+    @cached_property
+    def writes(self) -> bool:
+        """Whether any node writes (read-only workflows need no transaction)."""
+        return any(cls.writes for cls in self._classes.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict; Workflow.from_dict(w.to_dict()) rebuilds an equal workflow."""
+        return {
+            "version": FORMAT_VERSION,
+            "nodes": [
+                {"id": n.id, "type": n.type, "params": _jsonable_params(n)} for n in self.nodes
+            ],
+            "connections": [
+                {
+                    "source": c.source,
+                    "source_path": c.source_path,
+                    "target": c.target,
+                    "target_param": c.target_param,
+                }
+                for c in self.connections
+            ],
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        """to_dict() as a JSON string."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Workflow:
+        """Rebuild and validate a workflow from its dict form (as stored or sent to Celery)."""
+        from django_dataflow.workflow.builder import WorkflowBuilder
+
+        if not isinstance(data, Mapping):
+            raise WorkflowValidationError(f"a workflow must be an object, not {type(data).__name__}")
+        unknown = set(data) - {"version", "nodes", "connections"}
+        if unknown:
+            raise WorkflowValidationError(
+                f"unknown workflow keys {sorted(map(str, unknown))}; valid: connections, nodes, version"
+            )
+        if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
+            raise WorkflowValidationError(
+                f"workflow format version {data.get('version')!r} is not supported (expected {FORMAT_VERSION})"
+            )
+        nodes, connections = data.get("nodes"), data.get("connections", [])
+        if not isinstance(nodes, list) or not isinstance(connections, list):
+            raise WorkflowValidationError("'nodes' and 'connections' must be lists")
+        builder = WorkflowBuilder()
+        for index, item in enumerate(nodes):
+            _require_keys(item, f"nodes[{index}]", {"id", "type"}, {"params"})
+            builder.add_node(item["type"], item["id"], item.get("params") or {})
+        for index, item in enumerate(connections):
+            keys = {"source", "source_path", "target", "target_param"}
+            _require_keys(item, f"connections[{index}]", keys, set())
+            builder.add_connection(
+                item["source"], item["source_path"], item["target"], item["target_param"]
+            )
+        return builder.build()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Workflow:
+        """from_dict() of a JSON string."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise WorkflowValidationError(f"workflow JSON is not valid: {exc}") from None
+        return cls.from_dict(data)
+
+
+def _jsonable_params(node: NodeSpec) -> dict[str, Any]:
+    data = node.params.get("data")
+    if data is not None and not isinstance(data, (list, tuple, str, Mapping)):
+        raise WorkflowValidationError(
+            f"node '{node.id}': 'data' is a {type(data).__name__}; only lists can be serialized"
+        )
+    return jsonable(dict(node.params))
+
+
+def _require_keys(item: Any, where: str, required: set[str], optional: set[str]) -> None:
+    if not isinstance(item, Mapping):
+        raise WorkflowValidationError(f"{where} must be an object, not {type(item).__name__}")
+    missing = required - set(item)
+    unknown = set(item) - required - optional
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing {sorted(missing)}")
+        if unknown:
+            parts.append(f"unknown {sorted(map(str, unknown))}")
+        raise WorkflowValidationError(f"{where}: {', '.join(parts)}")
