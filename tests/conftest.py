@@ -1,0 +1,70 @@
+"""Shared fixtures: building and running workflows, and snapshots of the database state."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.db import connection
+
+from django_dataflow import LocalRuntime, WorkflowBuilder
+
+
+def build(nodes: Iterable[tuple], connections: Iterable[tuple] = ()) -> Any:
+    """A built workflow from (type, id, params) tuples and (src, path, dst, param) tuples."""
+    builder = WorkflowBuilder()
+    for node in nodes:
+        builder.add_node(*node)
+    for conn in connections:
+        builder.add_connection(*conn)
+    return builder.build()
+
+
+def run(nodes: Iterable[tuple], connections: Iterable[tuple] = (), **kwargs: Any) -> dict[str, Any]:
+    """Build and execute on LocalRuntime; returns the results."""
+    results, _run_id = LocalRuntime().execute(build(nodes, connections), **kwargs)
+    return results
+
+
+def db_state() -> dict[str, str]:
+    """Row count and a checksum of every row of every shop/auth/dataflow table."""
+    state = {}
+    labels = ("shop", "auth", "django_dataflow")
+    with connection.cursor() as cursor:
+        for model in apps.get_models():
+            if model._meta.app_label not in labels:
+                continue
+            table = connection.ops.quote_name(model._meta.db_table)
+            pk = connection.ops.quote_name(model._meta.pk.column)
+            cursor.execute(f"SELECT * FROM {table} ORDER BY {pk}")
+            rows = cursor.fetchall()
+            digest = hashlib.sha256(repr(rows).encode()).hexdigest()
+            state[model._meta.label] = f"{len(rows)}:{digest}"
+    return state
+
+
+@pytest.fixture
+def unchanged_db(db: Any) -> Any:
+    """Asserts at teardown that the test left the database exactly as it found it."""
+    before = db_state()
+    yield before
+    assert db_state() == before
+
+
+@pytest.fixture
+def product(db: Any) -> Any:
+    """One saved product."""
+    from shop.models import Product
+
+    return Product.objects.create(name="Lamp", sku="L-1", price="19.99", stock=5)
+
+
+@pytest.fixture
+def customer(db: Any) -> Any:
+    """One saved customer."""
+    from shop.models import Customer
+
+    return Customer.objects.create(name="Ada", email="ada@example.com", metadata={"tier": "gold"})
