@@ -1,4 +1,4 @@
-"""Django app configuration: generates node classes once every model is loaded."""
+"""Django app configuration: registers models once every model is loaded."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ from django.apps import AppConfig
 
 
 class DataflowConfig(AppConfig):
-    """Registers models listed in settings and generates their nodes, without touching the database."""
+    """Registers models listed in settings, without touching the database; node classes are
+    generated on first lookup."""
 
     name = "django_dataflow"
     verbose_name = "Dataflow"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Generate node classes; invalid settings are left to the system checks and first use."""
+        """Register configured models; invalid settings are left to the system checks and first use."""
         from django_dataflow import checks  # noqa: F401  (registers the system checks)
         from django_dataflow import conf
         from django_dataflow.registry import registry

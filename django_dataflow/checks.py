@@ -21,7 +21,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return messages
 
 
-@checks.register("django_dataflow", checks.Tags.database)
+@checks.register("django_dataflow")
 def check_sqlite_journal(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """W001: the workflow database is SQLite without WAL (about 7x slower commits)."""
     if conf.find_problems(conf.raw_settings()):

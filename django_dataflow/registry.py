@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, TypeVar, overload
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
@@ -64,6 +64,9 @@ class Registry:
         self._by_name: dict[str, ModelEntry] = {}
         self._node_classes: dict[str, type[ModelNode]] = {}
         self._ready = False
+        # Entries registered before the app registry was ready get their node classes on first
+        # lookup, not in ready(): django.setup() stays cheap in processes that never run a node.
+        self._pending = False
         self._lock = threading.RLock()
         self.listeners: list[Callable[[], None]] = []
 
@@ -86,7 +89,8 @@ class Registry:
                     return existing
                 raise ImproperlyConfigured(
                     f"{model._meta.label} is registered twice with different options "
-                    f"(name {existing.name!r} vs {node_name!r})."
+                    f"(name {existing.name!r} vs {node_name!r}, exclude_fields "
+                    f"{sorted(existing.exclude_fields)} vs {sorted(excluded)})."
                 )
             clash = self._by_name.get(node_name)
             if clash is not None:
@@ -98,12 +102,21 @@ class Registry:
             self._entries[model] = entry
             self._by_name[node_name] = entry
             if self._ready:
-                self._generate(entry)
+                try:
+                    self._generate(entry)
+                except Exception:
+                    # A refused registration leaves nothing behind, so it can be retried.
+                    self.remove(model)
+                    raise
         return entry
 
     def _generate(self, entry: ModelEntry) -> None:
-        from django_dataflow.nodes.factory import build_node_classes
+        self._check_options(entry)
+        self._build(entry)
+        self._changed()
 
+    @staticmethod
+    def _check_options(entry: ModelEntry) -> None:
         for excluded in entry.exclude_fields:
             try:
                 entry.model._meta.get_field(excluded)
@@ -111,10 +124,21 @@ class Registry:
                 raise ImproperlyConfigured(
                     f"exclude_fields of {entry.label} names {excluded!r}, which is not a field."
                 ) from None
+
+    def _build(self, entry: ModelEntry) -> None:
+        from django_dataflow.nodes.factory import build_node_classes
+
         entry.nodes = build_node_classes(entry)
         for cls in entry.nodes.values():
             self._node_classes[cls.type_name] = cls
-        self._changed()
+
+    def _build_pending(self) -> None:
+        with self._lock:
+            if self._pending:
+                for entry in list(self._entries.values()):
+                    if not entry.nodes:
+                        self._build(entry)
+                self._pending = False
 
     def _changed(self) -> None:
         for listener in self.listeners:
@@ -132,7 +156,8 @@ class Registry:
             self._changed()
 
     def populate(self, configured: Iterable[ModelSetting]) -> None:
-        """Register models named in settings and generate every pending entry's nodes."""
+        """Register models named in settings and check every entry's options; node classes
+        are generated on first lookup (get_node_class, node_types, get_entry)."""
         for item in configured:
             try:
                 model = apps.get_model(item.label)
@@ -143,12 +168,16 @@ class Registry:
             self.add(model, name=item.name, exclude_fields=item.exclude_fields)
         with self._lock:
             self._ready = True
-            for entry in list(self._entries.values()):
+            for entry in self._entries.values():
                 if not entry.nodes:
-                    self._generate(entry)
+                    self._check_options(entry)  # bad options still fail django.setup()
+                    self._pending = True
+            self._changed()
 
     def entry(self, model: type[models.Model] | str) -> ModelEntry | None:
         """The entry of a model class or label, or None."""
+        if self._pending:
+            self._build_pending()
         if isinstance(model, str):
             try:
                 model = apps.get_model(model)
@@ -158,14 +187,20 @@ class Registry:
 
     def entries(self) -> list[ModelEntry]:
         """Every entry, in registration order."""
+        if self._pending:
+            self._build_pending()
         return list(self._entries.values())
 
     def node_class(self, type_name: str) -> type[ModelNode] | None:
         """The node class of a type name, or None."""
+        if self._pending:
+            self._build_pending()
         return self._node_classes.get(type_name)
 
     def node_type_names(self) -> list[str]:
         """Every generated node type name."""
+        if self._pending:
+            self._build_pending()
         return list(self._node_classes)
 
 

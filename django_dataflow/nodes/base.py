@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -103,8 +105,11 @@ class ModelNode:
 
     @classmethod
     def record(cls, obj: models.Model) -> dict[str, Any]:
-        """A model instance as a JSON-safe record."""
-        return {name: jsonable(getattr(obj, name)) for name in cls.schema().record_names}
+        """A model instance as a JSON-safe record, Decimals at their column's scale (as stored)."""
+        return {
+            f.attname: jsonable(_as_stored(f, getattr(obj, f.attname)))
+            for f in cls.schema().concrete_fields
+        }
 
     @classmethod
     def convert_fields(
@@ -112,7 +117,9 @@ class ModelNode:
     ) -> dict[str, Any]:
         """Field values -> {attname: python value}, each converted by its field's to_python."""
         if not isinstance(values, Mapping):
-            raise WorkflowValidationError(f"{where or 'values'} must be an object, not {type(values).__name__}")
+            raise WorkflowValidationError(
+                f"{where or 'values'} must be an object, not {type(values).__name__}"
+            )
         writable = cls.schema().writable if allowed is None else allowed
         converted: dict[str, Any] = {}
         for name, value in values.items():
@@ -173,7 +180,7 @@ class SingleRecordMixin:
             pk = cls.model._meta.pk
             if params["id"] is None:
                 raise WorkflowValidationError("id must not be null")
-            q &= Q(pk=to_python(pk, params["id"], where="id "))
+            q &= Q(pk=to_python(pk, params["id"]))
         if "conditions" in params:
             if not params["conditions"]:
                 raise WorkflowValidationError("conditions must not be empty")
@@ -193,6 +200,20 @@ class SingleRecordMixin:
                 f"more than one {cls.entry.name} matches {_describe(params)}; it must match one"
             )
         return rows[0]
+
+
+def _as_stored(field: models.Field, value: Any) -> Any:
+    """A value as the database returns it, so Create/Update results equal Read's: a Decimal at its
+    column's scale ("25.5" in a decimal_places=2 column reads "25.50"), an aware datetime in UTC."""
+    if isinstance(value, dt.datetime) and value.utcoffset() is not None:
+        return value.astimezone(dt.UTC)
+    places = getattr(field, "decimal_places", None)
+    if isinstance(value, decimal.Decimal) and value.is_finite() and isinstance(places, int):
+        try:
+            return value.quantize(decimal.Decimal(1).scaleb(-places), rounding=decimal.ROUND_HALF_UP)
+        except decimal.InvalidOperation:
+            return value
+    return value
 
 
 def _describe(params: Mapping[str, Any]) -> str:

@@ -30,8 +30,10 @@ def batch_size(params: Mapping[str, Any]) -> int:
     return integer(params, "batch_size", conf.bulk_batch_size(), minimum=1, maximum=1_000_000)
 
 
-def check_data(node: Any, params: Mapping[str, Any], connected: set[str]) -> list[str]:
-    """'data' given or connected; a static list must hold objects naming writable fields."""
+def check_data(
+    node: Any, params: Mapping[str, Any], connected: set[str], *, aliases: frozenset[str] = frozenset()
+) -> list[str]:
+    """'data' given or connected; a static list must hold objects naming writable fields (or aliases)."""
     if "data" not in params and "data" not in connected:
         return [f"{node.type_name} needs 'data'"]
     data = params.get("data")
@@ -45,7 +47,7 @@ def check_data(node: Any, params: Mapping[str, Any], connected: set[str]) -> lis
             if not isinstance(row, Mapping):
                 problems.append(f"data row {index} must be an object, not {type(row).__name__}")
                 continue
-            names = [n for n in row if n not in seen]
+            names = [n for n in row if n not in seen and n not in aliases]
             seen.update(row)
             problems += node.check_field_names({n: None for n in names}, f"data row {index}")
     return problems
@@ -106,7 +108,8 @@ class BulkUpdateMixin:
         if "data" in given:
             if "fields" in given or "filter" in given:
                 return [f"{cls.type_name} takes 'data' or 'filter' + 'fields', not both"]
-            return check_data(cls, params, connected)
+            # Rows may name their primary key 'pk' as well as by its own name (see _with_pk).
+            return check_data(cls, params, connected, aliases=frozenset({"pk"}))
         if "fields" not in given:
             return [f"{cls.type_name} needs 'fields' (with 'filter') or 'data'"]
         problems = cls.check_filter(params, "filter")
@@ -197,7 +200,7 @@ class BulkDeleteMixin:
             if not isinstance(ids, list):
                 raise WorkflowValidationError(f"'ids' must be a list, not {type(ids).__name__}")
             pk = cls.model._meta.pk
-            q = Q(pk__in=[to_python(pk, value, where="ids ") for value in ids])
+            q = Q(pk__in=[to_python(pk, value, where="ids: ") for value in ids])
         else:
             q = cls.filter_q(require_filter(params, cls.type_name))
         _total, per_model = cls.queryset(ctx).filter(q).delete()

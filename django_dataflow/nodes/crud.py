@@ -32,6 +32,20 @@ def full_clean(node: type[ModelNode], obj: Any, *, only: set[str] | None = None)
         raise InvalidValue(validation_message(exc)) from None
 
 
+def check_unvalidated_keys(
+    node: type[ModelNode], values: Mapping[str, Any], validate: bool, using: str
+) -> None:
+    """Without full_clean nothing checked a foreign key given: check it now, so a bad key fails
+    this node rather than the commit (where no node would be named)."""
+    if validate:
+        return
+    meta = node.model._meta
+    if any(f.is_relation and values.get(f.attname) is not None for f in meta.concrete_fields):
+        from django_dataflow.nodes.rows import check_deferred_constraints
+
+        check_deferred_constraints(node, using)
+
+
 class CreateMixin:
     """Create one record from model field params; the result is the record."""
 
@@ -69,8 +83,11 @@ class CreateMixin:
         values = cls.convert_fields({k: v for k, v in params.items() if k != "validate"})
         obj = cls.model(**values)
         if validate:
-            full_clean(cls, obj)
+            # Like a ModelForm: validate the fields given; the rest keep their defaults.
+            schema = cls.schema()
+            full_clean(cls, obj, only={schema.field_for(attname).name for attname in values})
         obj.save(force_insert=True, using=ctx.using)
+        check_unvalidated_keys(cls, values, validate, ctx.using)
         return cls.record(obj)
 
 
@@ -143,6 +160,7 @@ class UpdateMixin(SingleRecordMixin):
             full_clean(cls, obj, only=changed)
         update_fields = changed | {f.name for f in schema.auto_now_fields}
         obj.save(update_fields=sorted(update_fields), using=ctx.using)
+        check_unvalidated_keys(cls, values, validate, ctx.using)
         return cls.record(obj)
 
 

@@ -21,6 +21,13 @@ def conflict_fields(node: Any, spec: Any) -> list[models.Field]:
         spec = [spec]
     if not isinstance(spec, (list, tuple)) or not spec:
         raise WorkflowValidationError("'conflict_on' must be a non-empty list of field names")
+    parents = node.model._meta.parents
+    if parents:
+        # One INSERT ... ON CONFLICT cannot write the parent tables of multi-table inheritance.
+        raise WorkflowValidationError(
+            f"{node.type_name} cannot upsert {node.entry.label}: it inherits from "
+            f"{', '.join(p._meta.label for p in parents)} (multi-table inheritance)"
+        )
     schema = node.schema()
     fields = []
     for name in spec:
@@ -82,7 +89,8 @@ class UpsertWriter:
         self.postgres = vendor == "postgresql"
         self.conflict = list(conflict)
         auto_now = [f for f in model._meta.concrete_fields if getattr(f, "auto_now", False)]
-        self.updates = list(dict.fromkeys([*updates, *auto_now]))
+        # No update fields means insert-only (DO NOTHING): existing rows, auto_now included, stay.
+        self.updates = list(dict.fromkeys([*updates, *auto_now])) if updates else []
 
     def write(self, objs: list[models.Model]) -> tuple[int, int]:
         """Upsert the instances; returns (created, updated)."""

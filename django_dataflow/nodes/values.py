@@ -23,6 +23,9 @@ from django_dataflow.exceptions import WorkflowValidationError
 _STRUCTURED = ("JSONField", "ArrayField", "HStoreField")
 
 
+_BOOLEAN_WORDS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
+
+
 class InvalidValue(WorkflowValidationError):
     """A value the model field refuses; names the field."""
 
@@ -41,6 +44,9 @@ def to_python(field: models.Field, value: Any, *, where: str = "") -> Any:
         raise InvalidValue(f"field '{label}' expects a single value, got {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value) and internal != "FloatField":
         raise InvalidValue(f"field '{label}': {value!r} is not a valid value")
+    if internal == "BooleanField" and isinstance(value, str):
+        # Form-like: JSON, CSV and HTML forms say "true"/"false"; the model field alone would not.
+        value = _BOOLEAN_WORDS.get(value.strip().lower(), value)
     try:
         converted = field.to_python(value)
     except ValidationError as exc:

@@ -39,6 +39,7 @@ class FilterTranslator:
         self.convert = convert
         self.where = where
         self.terms = 0
+        self.many = False
         self.max_terms = conf.max_filter_terms()
         self.max_depth = conf.max_filter_depth()
 
@@ -50,7 +51,13 @@ class FilterTranslator:
         """The Q for a whole filter document."""
         if spec is None:
             return Q()
-        return self._document(spec, depth=0)
+        q = self._document(spec, depth=0)
+        if self.many and self.convert:
+            # A join through a reverse FK or many-to-many repeats a row once per related row:
+            # select the matching primary keys instead, so each record is returned (and counted,
+            # read, updated) once.
+            return Q(pk__in=self.entry.model._base_manager.filter(q).values("pk"))
+        return q
 
     def _document(self, spec: Any, depth: int) -> Q:
         if not isinstance(spec, dict):
@@ -64,7 +71,9 @@ class FilterTranslator:
             if key.startswith("$"):
                 parts.append(self._logical(key, value, depth))
             else:
-                parts.append(self._field(resolve(self.entry, key), value, depth))
+                path = resolve(self.entry, key)
+                self.many = self.many or path.many
+                parts.append(self._field(path, value, depth))
         return _and(parts)
 
     def _logical(self, op: str, value: Any, depth: int) -> Q:
@@ -129,7 +138,18 @@ def _eq(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
             # A JSON key that is absent or holds JSON null, like MongoDB's "missing".
             return Q(**{f"{path.lookup}__isnull": True}) | Q(**{path.lookup: None})
         return Q(**{f"{path.lookup}__isnull": True})
-    return Q(**{f"{path.lookup}__exact": t.value(path, op, arg)})
+    return _known(path, Q(**{f"{path.lookup}__exact": t.value(path, op, arg)}))
+
+
+def _known(path: FieldPath, q: Q) -> Q:
+    """A JSON key comparison made false, not SQL-unknown, where the key is missing or JSON null.
+
+    Negations ($ne, $nin, $not, $nor) then match those rows, as MongoDB's "missing" does; Django
+    already does this for nullable columns, but not for keys inside a JSONField.
+    """
+    if not path.is_json:
+        return q
+    return q & Q(**{f"{path.lookup}__isnull": False}) & ~Q(**{path.lookup: None})
 
 
 def _ne(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
@@ -140,7 +160,7 @@ def _compare(lookup: str) -> Callable[[FilterTranslator, FieldPath, str, Any], Q
     def build(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
         if arg is None:
             raise t.error(f"{op} on '{path.dotted}' needs a value, not null")
-        return Q(**{f"{path.lookup}__{lookup}": t.value(path, op, arg)})
+        return _known(path, Q(**{f"{path.lookup}__{lookup}": t.value(path, op, arg)}))
 
     return build
 
@@ -150,7 +170,7 @@ def _in(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
     if items is None:
         return Q()
     present = [v for v in items if v is not None]
-    q = Q(**{f"{path.lookup}__in": present}) if present else _MATCH_NOTHING
+    q = _known(path, Q(**{f"{path.lookup}__in": present})) if present else _MATCH_NOTHING
     if len(present) != len(items):
         q = q | _eq(t, path, op, None)
     return q
@@ -187,7 +207,7 @@ def _between(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
         return Q()
     if len(bounds) != 2 or None in bounds:
         raise t.error(f"$between on '{path.dotted}' takes [low, high], both non-null")
-    return Q(**{f"{path.lookup}__gte": bounds[0], f"{path.lookup}__lte": bounds[1]})
+    return _known(path, Q(**{f"{path.lookup}__gte": bounds[0], f"{path.lookup}__lte": bounds[1]}))
 
 
 OPERATORS: dict[str, Callable[[FilterTranslator, FieldPath, str, Any], Q]] = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.db.models import F, OrderBy
+
 from django_dataflow.exceptions import WorkflowValidationError, valid_names
 from django_dataflow.query.paths import resolve
 
@@ -13,8 +15,12 @@ if TYPE_CHECKING:
 _DIRECTIONS = {1: "", -1: "-", "asc": "", "desc": "-"}
 
 
-def order_by(entry: ModelEntry, spec: Any) -> list[str]:
-    """Django order_by() arguments for ["-created_at", "name"] or {"created_at": -1}."""
+def order_by(entry: ModelEntry, spec: Any) -> list[OrderBy]:
+    """Django order_by() arguments for ["-created_at", "name"] or {"created_at": -1}.
+
+    NULL sorts as the smallest value on every backend, as in MongoDB: first ascending, last
+    descending (PostgreSQL and SQLite disagree by default).
+    """
     if spec is None:
         return []
     if isinstance(spec, str):
@@ -38,7 +44,11 @@ def order_by(entry: ModelEntry, spec: Any) -> list[str]:
         raise WorkflowValidationError(
             f"order_by takes a list or an object, not {type(spec).__name__}"
         )
-    return [sign + resolve(entry, name).lookup for sign, name in items]
+    ordering = []
+    for sign, name in items:
+        column = F(resolve(entry, name).lookup)
+        ordering.append(column.desc(nulls_last=True) if sign else column.asc(nulls_first=True))
+    return ordering
 
 
 def projection(entry: ModelEntry, spec: Any) -> list[str]:

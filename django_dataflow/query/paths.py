@@ -28,6 +28,8 @@ class FieldPath:
     lookup: str
     field: models.Field
     json_keys: tuple[str, ...] = ()
+    #: Whether the path follows a reverse FK or many-to-many: a join that can repeat rows.
+    many: bool = False
 
     @property
     def is_json(self) -> bool:
@@ -76,6 +78,7 @@ def resolve(entry: ModelEntry, dotted: str) -> FieldPath:
     parts = dotted.split(".")
     current = entry
     lookups: list[str] = []
+    many = False
     for index, part in enumerate(parts):
         visible = visible_fields(current)
         field = visible.get(part)
@@ -89,18 +92,18 @@ def resolve(entry: ModelEntry, dotted: str) -> FieldPath:
         if isinstance(field, models.JSONField):
             keys = tuple(parts[index + 1 :])
             _check_json_keys(dotted, keys)
-            return FieldPath(dotted, LOOKUP_SEP.join([*lookups, field.name, *keys]), field, keys)
+            return FieldPath(dotted, LOOKUP_SEP.join([*lookups, field.name, *keys]), field, keys, many)
         if not field.is_relation:
             if not last:
                 raise WorkflowValidationError(
                     f"'{part}' in '{dotted}' is a {field.get_internal_type()}, not a relation or JSONField"
                 )
             name = "pk" if part == "pk" else field.name
-            return FieldPath(dotted, LOOKUP_SEP.join([*lookups, name]), field)
+            return FieldPath(dotted, LOOKUP_SEP.join([*lookups, name]), field, many=many)
         concrete_fk = getattr(field, "concrete", False) and (field.many_to_one or field.one_to_one)
         if last:
             if concrete_fk:
-                return FieldPath(dotted, LOOKUP_SEP.join([*lookups, field.attname]), field)
+                return FieldPath(dotted, LOOKUP_SEP.join([*lookups, field.attname]), field, many=many)
             raise WorkflowValidationError(
                 f"'{dotted}' is a relation; name one of its fields, e.g. '{dotted}.pk'"
             )
@@ -113,6 +116,7 @@ def resolve(entry: ModelEntry, dotted: str) -> FieldPath:
                 "which is not registered with django_dataflow"
             )
         lookups.append(field.name)
+        many = many or field.one_to_many or field.many_to_many
         current = related
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -18,7 +18,7 @@ from django_dataflow.workflow.templating import check_inputs, render
 Results = dict[str, Any]
 #: Called with the results inside the transaction, just before it commits.
 BeforeCommit = Callable[[Results], None]
-_ROW_KEYS = ("created", "updated", "deleted", "count")
+_ROW_KEYS = ("created", "updated", "deleted")
 
 
 def execute(
@@ -75,12 +75,15 @@ def _run_nodes(workflow: Workflow, ctx: RunContext, inputs: Mapping[str, Any]) -
 
 
 def _rows(result: Any) -> int:
-    if isinstance(result, dict):
-        counted = [result[k] for k in _ROW_KEYS if isinstance(result.get(k), int)]
-        if counted:
-            return sum(counted) if "count" not in result else result["count"]
+    """Rows a node touched or returned, for run statistics."""
+    if result is None:
+        return 0
+    if not isinstance(result, dict):
         return 1
-    return 0 if result is None else 1
+    if isinstance(result.get("count"), int):
+        return result["count"]
+    counted = [result[k] for k in _ROW_KEYS if isinstance(result.get(k), int)]
+    return sum(counted) if counted else 1
 
 
 def _follow(result: Any, connection: Connection) -> Any:

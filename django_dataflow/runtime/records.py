@@ -24,7 +24,7 @@ def create_run(
     user_id = "" if ctx.user is None else str(getattr(ctx.user, "pk", "") or "")
     return WorkflowRun.objects.using(ctx.using).create(
         run_id=ctx.run_id,
-        workflow=workflow.to_dict(),
+        workflow=workflow.to_dict(lossy=True),
         inputs=jsonable(dict(inputs)),
         tenant=ctx.tenant or "",
         user_id=user_id,

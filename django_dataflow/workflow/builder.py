@@ -46,15 +46,21 @@ class WorkflowBuilder:
             if isinstance(node.id, str) and node.id in seen:
                 problems.append(f"duplicate node id '{node.id}'")
                 continue
-            seen.add(node.id)
+            if isinstance(node.id, str):
+                seen.add(node.id)
             problems += self._check_node(node, classes)
-        connected: dict[str, set[str]] = {node.id: set() for node in self._nodes}
+        connected: dict[str, set[str]] = {n.id: set() for n in self._nodes if isinstance(n.id, str)}
         for connection in self._connections:
             problems += self._check_connection(connection, classes, connected)
         order, cycle = _order(self._nodes, self._connections, classes)
         if cycle:
             problems.append(f"the connections form a cycle: {' -> '.join(cycle)}")
-        for node in self._nodes:
+        # The first node of a duplicated id is the one checked (later ones are already reported).
+        first: dict[str, NodeSpec] = {}
+        for n in self._nodes:
+            if isinstance(n.id, str):
+                first.setdefault(n.id, n)
+        for node in first.values():
             cls = classes.get(node.id)
             if cls is not None and node.id in connected:
                 problems += [

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+from django.utils.functional import Promise
 
 from django_dataflow.exceptions import WorkflowValidationError
 from django_dataflow.nodes.values import jsonable
@@ -89,12 +94,16 @@ class Workflow:
         """Whether any node writes (read-only workflows need no transaction)."""
         return any(cls.writes for cls in self._classes.values())
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict; Workflow.from_dict(w.to_dict()) rebuilds an equal workflow."""
+    def to_dict(self, *, lossy: bool = False) -> dict[str, Any]:
+        """A JSON-safe dict; Workflow.from_dict(w.to_dict()) rebuilds an equal workflow.
+
+        Values JSON cannot carry (a generator as bulk 'data', a set) are errors, unless lossy=True
+        (for run records), which writes a '<type>' placeholder instead.
+        """
         return {
             "version": FORMAT_VERSION,
             "nodes": [
-                {"id": n.id, "type": n.type, "params": _jsonable_params(n)} for n in self.nodes
+                {"id": n.id, "type": n.type, "params": _jsonable_params(n, lossy)} for n in self.nodes
             ],
             "connections": [
                 {
@@ -152,13 +161,37 @@ class Workflow:
         return cls.from_dict(data)
 
 
-def _jsonable_params(node: NodeSpec) -> dict[str, Any]:
+def _jsonable_params(node: NodeSpec, lossy: bool) -> dict[str, Any]:
     data = node.params.get("data")
-    if data is not None and not isinstance(data, (list, tuple, str, Mapping)):
+    if data is not None and not isinstance(data, (list, tuple, str, Mapping)) and not lossy:
         raise WorkflowValidationError(
             f"node '{node.id}': 'data' is a {type(data).__name__}; only lists can be serialized"
         )
-    return jsonable(dict(node.params))
+    return {str(k): _json_param(v, node.id, str(k), lossy) for k, v in node.params.items()}
+
+
+_SCALARS = (str, int, float, bool, type(None))
+_CONVERTIBLE = (dt.datetime, dt.date, dt.time, dt.timedelta, decimal.Decimal, uuid.UUID)
+
+
+def _json_param(value: Any, node_id: str, path: str, lossy: bool) -> Any:
+    """JSON form of a param value; refuses what JSON cannot carry instead of stringifying it."""
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, _CONVERTIBLE):
+        return jsonable(value)
+    if isinstance(value, Mapping):
+        return {str(k): _json_param(v, node_id, f"{path}.{k}", lossy) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_param(v, node_id, f"{path}.{i}", lossy) for i, v in enumerate(value)]
+    if isinstance(value, Promise):
+        return str(value)
+    if lossy:
+        return f"<{type(value).__name__}>"
+    raise WorkflowValidationError(
+        f"node '{node_id}': param '{path}' is a {type(value).__name__}, "
+        "which cannot be serialized to JSON"
+    )
 
 
 def _require_keys(item: Any, where: str, required: set[str], optional: set[str]) -> None:

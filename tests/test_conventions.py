@@ -1,0 +1,45 @@
+"""Conventions decided in docs/decisions.md: boolean words, NULL ordering, lossy run records."""
+
+import pytest
+
+from django_dataflow import LocalRuntime, NodeExecutionError
+from django_dataflow.models import WorkflowRun
+from shop.models import Customer, Product
+from tests.conftest import build, run
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(("word", "expected"), [("true", True), ("FALSE", False), ("no", False), ("1", True)])
+def test_boolean_words_convert_like_a_form(word: str, expected: bool) -> None:
+    result = run([("ProductCreateNode", "p", {"name": "A", "sku": "A", "price": 1, "active": word})])
+    assert result["p"]["active"] is expected
+    assert Product.objects.get().active is expected
+
+
+def test_boolean_nonsense_is_refused_naming_the_field(unchanged_db: object) -> None:
+    with pytest.raises(NodeExecutionError, match="field 'active'"):
+        run([("ProductCreateNode", "p", {"name": "A", "sku": "A", "price": 1, "active": "maybe"})])
+
+
+@pytest.mark.parametrize(("order", "expected"), [
+    (["description"], [None, "a", "b"]),
+    (["-description"], ["b", "a", None]),
+    ({"description": 1}, [None, "a", "b"]),
+])
+def test_null_sorts_smallest_on_every_backend(order: object, expected: list) -> None:
+    for sku, description in [("1", "b"), ("2", None), ("3", "a")]:
+        Product.objects.create(name=sku, sku=sku, price=1, description=description)
+    result = run([("ProductListNode", "l", {"order_by": order, "fields": ["description"]})])
+    assert [r["description"] for r in result["l"]["records"]] == expected
+
+
+def test_recorded_run_with_generator_data_keeps_a_placeholder() -> None:
+    rows = ({"name": f"c{i}", "email": f"c{i}@example.com"} for i in range(3))
+    workflow = build([("CustomerBulkCreateNode", "load", {"data": rows})])
+    results, run_id = LocalRuntime(record=True).execute(workflow)
+    assert results["load"] == {"created": 3}
+    assert Customer.objects.count() == 3
+    recorded = WorkflowRun.objects.get(pk=run_id)
+    assert recorded.status == "succeeded"
+    assert recorded.workflow["nodes"][0]["params"]["data"] == "<generator>"
