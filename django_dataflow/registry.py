@@ -12,6 +12,8 @@ from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 
+from django_dataflow.nodes import OPERATION_NAMES
+
 if TYPE_CHECKING:
     from django_dataflow.conf import ModelSetting
     from django_dataflow.nodes.base import ModelNode
@@ -32,12 +34,19 @@ M = TypeVar("M", bound=type[models.Model])
 
 @dataclass(eq=False)
 class ModelEntry:
-    """A registered model: its node name, hidden fields and generated node classes."""
+    """A registered model: its node name, hidden fields and (lazily generated) node classes."""
 
     model: type[models.Model]
     name: str
     exclude_fields: frozenset[str] = frozenset()
-    nodes: dict[str, type[ModelNode]] = field(default_factory=dict)
+
+    @cached_property
+    def nodes(self) -> dict[str, type[ModelNode]]:
+        """Operation -> generated node class, built with type() on first use."""
+        from django_dataflow.nodes.factory import build_node_classes
+
+        with _registry.lock:
+            return build_node_classes(self)
 
     @cached_property
     def schema(self) -> ModelSchema:
@@ -51,29 +60,41 @@ class ModelEntry:
         """The model's 'app_label.ModelName'."""
         return self.model._meta.label
 
+    def type_names(self) -> dict[str, str]:
+        """Node type name -> operation, without generating any class."""
+        return {f"{self.name}{op}Node": op for op in OPERATION_NAMES}
+
     def same_options(self, name: str, exclude_fields: frozenset[str]) -> bool:
         """Whether a second registration asks for exactly this entry."""
         return self.name == name and self.exclude_fields == exclude_fields
 
+    def check_options(self) -> None:
+        """Refuse exclude_fields that name no field (needs the model's fields to be ready)."""
+        for excluded in self.exclude_fields:
+            try:
+                self.model._meta.get_field(excluded)
+            except FieldDoesNotExist:
+                raise ImproperlyConfigured(
+                    f"exclude_fields of {self.label} names {excluded!r}, which is not a field."
+                ) from None
+
 
 class Registry:
-    """Holds model entries and node classes; refuses duplicate node names."""
+    """Holds model entries; refuses duplicate node names. Node classes are generated per model
+    on first lookup, so django.setup() stays cheap in processes that never run a node."""
 
     def __init__(self) -> None:
         self._entries: dict[type[models.Model], ModelEntry] = {}
         self._by_name: dict[str, ModelEntry] = {}
-        self._node_classes: dict[str, type[ModelNode]] = {}
+        self._types: dict[str, tuple[ModelEntry, str]] = {}
         self._ready = False
-        # Entries registered before the app registry was ready get their node classes on first
-        # lookup, not in ready(): django.setup() stays cheap in processes that never run a node.
-        self._pending = False
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self.listeners: list[Callable[[], None]] = []
 
     def add(
         self, model: type[models.Model], *, name: str | None, exclude_fields: Iterable[str]
     ) -> ModelEntry:
-        """Register a model; generate its nodes now if the app registry is ready."""
+        """Register a model; its options are checked now if the app registry is ready."""
         if not (isinstance(model, type) and issubclass(model, models.Model)):
             raise ImproperlyConfigured(f"register() takes a Django model class, not {model!r}.")
         if model._meta.abstract:
@@ -82,7 +103,7 @@ class Registry:
         if not node_name.isidentifier():
             raise ImproperlyConfigured(f"Node name {node_name!r} for {model.__name__} is not an identifier.")
         excluded = frozenset(exclude_fields)
-        with self._lock:
+        with self.lock:
             existing = self._entries.get(model)
             if existing is not None:
                 if existing.same_options(node_name, excluded):
@@ -92,53 +113,24 @@ class Registry:
                     f"(name {existing.name!r} vs {node_name!r}, exclude_fields "
                     f"{sorted(existing.exclude_fields)} vs {sorted(excluded)})."
                 )
-            clash = self._by_name.get(node_name)
+            entry = ModelEntry(model=model, name=node_name, exclude_fields=excluded)
+            clash = self._by_name.get(node_name) or next(
+                (self._types[t][0] for t in entry.type_names() if t in self._types), None
+            )
             if clash is not None:
                 raise ImproperlyConfigured(
                     f"Models {clash.label} and {model._meta.label} both register the node name "
-                    f"{node_name!r}; pass register(..., name=...) to one of them."
+                    f"{node_name!r} (or names whose node types collide); pass "
+                    "register(..., name=...) to one of them."
                 )
-            entry = ModelEntry(model=model, name=node_name, exclude_fields=excluded)
+            if self._ready:
+                entry.check_options()  # a refused registration leaves nothing behind
             self._entries[model] = entry
             self._by_name[node_name] = entry
-            if self._ready:
-                try:
-                    self._generate(entry)
-                except Exception:
-                    # A refused registration leaves nothing behind, so it can be retried.
-                    self.remove(model)
-                    raise
+            for type_name, op in entry.type_names().items():
+                self._types[type_name] = (entry, op)
+            self._changed()
         return entry
-
-    def _generate(self, entry: ModelEntry) -> None:
-        self._check_options(entry)
-        self._build(entry)
-        self._changed()
-
-    @staticmethod
-    def _check_options(entry: ModelEntry) -> None:
-        for excluded in entry.exclude_fields:
-            try:
-                entry.model._meta.get_field(excluded)
-            except FieldDoesNotExist:
-                raise ImproperlyConfigured(
-                    f"exclude_fields of {entry.label} names {excluded!r}, which is not a field."
-                ) from None
-
-    def _build(self, entry: ModelEntry) -> None:
-        from django_dataflow.nodes.factory import build_node_classes
-
-        entry.nodes = build_node_classes(entry)
-        for cls in entry.nodes.values():
-            self._node_classes[cls.type_name] = cls
-
-    def _build_pending(self) -> None:
-        with self._lock:
-            if self._pending:
-                for entry in list(self._entries.values()):
-                    if not entry.nodes:
-                        self._build(entry)
-                self._pending = False
 
     def _changed(self) -> None:
         for listener in self.listeners:
@@ -146,18 +138,17 @@ class Registry:
 
     def remove(self, model: type[models.Model]) -> None:
         """Forget a model and its node classes (for tests and dynamic models)."""
-        with self._lock:
+        with self.lock:
             entry = self._entries.pop(model, None)
             if entry is None:
                 return
             del self._by_name[entry.name]
-            for cls in entry.nodes.values():
-                self._node_classes.pop(cls.type_name, None)
+            for type_name in entry.type_names():
+                self._types.pop(type_name, None)
             self._changed()
 
     def populate(self, configured: Iterable[ModelSetting]) -> None:
-        """Register models named in settings and check every entry's options; node classes
-        are generated on first lookup (get_node_class, node_types, get_entry)."""
+        """Register models named in settings and check every entry's options (no node classes yet)."""
         for item in configured:
             try:
                 model = apps.get_model(item.label)
@@ -166,18 +157,13 @@ class Registry:
                     f"[django_dataflow.E004] DATAFLOW['MODELS'] names {item.label!r}: {exc}"
                 ) from None
             self.add(model, name=item.name, exclude_fields=item.exclude_fields)
-        with self._lock:
-            self._ready = True
+        with self.lock:
             for entry in self._entries.values():
-                if not entry.nodes:
-                    self._check_options(entry)  # bad options still fail django.setup()
-                    self._pending = True
-            self._changed()
+                entry.check_options()  # bad options still fail django.setup()
+            self._ready = True
 
     def entry(self, model: type[models.Model] | str) -> ModelEntry | None:
         """The entry of a model class or label, or None."""
-        if self._pending:
-            self._build_pending()
         if isinstance(model, str):
             try:
                 model = apps.get_model(model)
@@ -187,21 +173,19 @@ class Registry:
 
     def entries(self) -> list[ModelEntry]:
         """Every entry, in registration order."""
-        if self._pending:
-            self._build_pending()
         return list(self._entries.values())
 
     def node_class(self, type_name: str) -> type[ModelNode] | None:
-        """The node class of a type name, or None."""
-        if self._pending:
-            self._build_pending()
-        return self._node_classes.get(type_name)
+        """The node class of a type name (generating its model's classes on first use), or None."""
+        found = self._types.get(type_name)
+        if found is None:
+            return None
+        entry, op = found
+        return entry.nodes[op]
 
     def node_type_names(self) -> list[str]:
-        """Every generated node type name."""
-        if self._pending:
-            self._build_pending()
-        return list(self._node_classes)
+        """Every node type name, in registration order."""
+        return list(self._types)
 
 
 _registry = Registry()
@@ -250,7 +234,7 @@ def node_types(model: type[models.Model] | str | None = None) -> list[str]:
     if model is None:
         return _registry.node_type_names()
     entry = _registry.entry(model)
-    return [] if entry is None else [cls.type_name for cls in entry.nodes.values()]
+    return [] if entry is None else list(entry.type_names())
 
 
 def registry() -> Registry:

@@ -249,3 +249,22 @@ def test_user_list_cannot_ask_for_or_filter_on_password(unchanged_db: Any) -> No
     with pytest.raises(WorkflowValidationError) as info:
         build([("UserCountNode", "c", {"filter": {"password": {"$ne": ""}}})])
     assert "password" in str(info.value)
+
+
+def test_names_whose_node_types_collide_are_refused(cleanup: list[Any]) -> None:
+    # "ProductBulk" + "Create" and "Product" + "BulkCreate" would both be ProductBulkCreateNode.
+    with pytest.raises(ImproperlyConfigured, match="shop.Product") as caught:
+        register(Group, name="ProductBulk")
+    assert "auth.Group" in str(caught.value)
+    assert get_entry(Group) is None
+    assert get_node_class("ProductBulkCreateNode").model is Product
+
+
+def test_node_classes_are_generated_per_model_on_first_lookup(cleanup: list[Any]) -> None:
+    entry = register(Group) and get_entry(Group)
+    cleanup.append(Group)
+    assert "nodes" not in entry.__dict__
+    assert "GroupListNode" in node_types(Group)
+    assert "nodes" not in entry.__dict__  # listing names builds nothing
+    cls = get_node_class("GroupListNode")
+    assert cls is entry.nodes["List"] and cls.model is Group

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django_dataflow.nodes import OPERATION_NAMES
 from django_dataflow.nodes.base import ModelNode
 from django_dataflow.nodes.bulk import BulkCreateMixin, BulkDeleteMixin, BulkUpdateMixin
 from django_dataflow.nodes.crud import CreateMixin, DeleteMixin, ReadMixin, UpdateMixin
@@ -14,7 +15,7 @@ from django_dataflow.nodes.upsert import BulkUpsertMixin
 if TYPE_CHECKING:
     from django_dataflow.registry import ModelEntry
 
-#: Operation name -> the mixin implementing it; order is the order node types are listed in.
+#: Operation name -> the mixin implementing it (keys are OPERATION_NAMES, in order).
 OPERATIONS: dict[str, type] = {
     "Create": CreateMixin,
     "Read": ReadMixin,
@@ -27,6 +28,9 @@ OPERATIONS: dict[str, type] = {
     "BulkDelete": BulkDeleteMixin,
     "BulkUpsert": BulkUpsertMixin,
 }
+
+
+assert tuple(OPERATIONS) == OPERATION_NAMES, "OPERATIONS and OPERATION_NAMES disagree"
 
 
 def build_node_classes(entry: ModelEntry) -> dict[str, type[ModelNode]]:
