@@ -112,14 +112,20 @@ class ReadMixin(SingleRecordMixin):
     def run(cls: Any, params: dict[str, Any], ctx: RunContext) -> dict[str, Any] | None:
         """The record, or None when it is missing and not required."""
         required = flag(params, "required", True)
-        names = cls.schema().record_names
+        schema = cls.schema()
+        # Model instances build faster than values(*names); a model with hidden fields uses
+        # values() so that hidden columns are never even fetched.
+        hidden = bool(cls.entry.exclude_fields)
+        queryset = cls.queryset(ctx).values(*schema.record_names) if hidden else cls.queryset(ctx)
         try:
-            row = cls.fetch_one(cls.queryset(ctx).values(*names), params)
+            row = cls.fetch_one(queryset, params)
         except RecordNotFound:
             if required:
                 raise
             return None
-        return {name: jsonable(value) for name, value in row.items()}
+        if hidden:
+            return {name: jsonable(value) for name, value in row.items()}
+        return cls.record(row)
 
 
 class UpdateMixin(SingleRecordMixin):
