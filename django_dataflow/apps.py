@@ -15,8 +15,10 @@ class DataflowConfig(AppConfig):
 
     def ready(self) -> None:
         """Register configured models; invalid settings are left to the system checks and first use."""
-        from django_dataflow import checks  # noqa: F401  (registers the system checks)
-        from django_dataflow import conf
+        from django_dataflow import (
+            checks,  # noqa: F401  (registers the system checks)
+            conf,
+        )
         from django_dataflow.registry import registry
 
         configured = conf.model_settings() if not conf.find_problems(conf.raw_settings()) else []

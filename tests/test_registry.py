@@ -253,7 +253,7 @@ def test_user_list_cannot_ask_for_or_filter_on_password(unchanged_db: Any) -> No
 
 def test_names_whose_node_types_collide_are_refused(cleanup: list[Any]) -> None:
     # "ProductBulk" + "Create" and "Product" + "BulkCreate" would both be ProductBulkCreateNode.
-    with pytest.raises(ImproperlyConfigured, match="shop.Product") as caught:
+    with pytest.raises(ImproperlyConfigured, match=r"shop\.Product") as caught:
         register(Group, name="ProductBulk")
     assert "auth.Group" in str(caught.value)
     assert get_entry(Group) is None

@@ -15,7 +15,11 @@ def test_readme_workflow_creates_connected_rows() -> None:
         [
             ("ProductCreateNode", "create", {"name": "Lamp", "price": "19.99", "sku": "L-1"}),
             ("OrderCreateNode", "order", {"quantity": 2}),
-            ("ProductListNode", "cheap", {"filter": {"price": {"$lt": 50}}, "order_by": ["-created_at"], "limit": 10}),
+            (
+                "ProductListNode",
+                "cheap",
+                {"filter": {"price": {"$lt": 50}}, "order_by": ["-created_at"], "limit": 10},
+            ),
         ],
         [("create", "id", "order", "product_id")],
     )

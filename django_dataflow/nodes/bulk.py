@@ -128,7 +128,8 @@ class BulkUpdateMixin:
             raise WorkflowValidationError("fields must name at least one field")
         now = timezone.now()
         for field in cls.schema().auto_now_fields:
-            values.setdefault(field.attname, now if field.get_internal_type() == "DateTimeField" else now.date())
+            is_datetime = field.get_internal_type() == "DateTimeField"
+            values.setdefault(field.attname, now if is_datetime else now.date())
         updated = cls.queryset(ctx).filter(cls.filter_q(spec)).update(**values)
         check_deferred_constraints(cls, ctx.using)
         return {"updated": updated}

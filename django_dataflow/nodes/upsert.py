@@ -219,13 +219,15 @@ def _check_rows(
     """Every row carries non-null conflict keys and the updated fields; no key twice in a chunk."""
     seen: dict[Any, int] = {}
     needed = [f for f in updates if not getattr(f, "auto_now", False)]
-    for offset, (values, obj) in enumerate(built):
+    for offset, (values, _obj) in enumerate(built):
         index = start + offset
         key = []
         for field in conflict:
             value = values.get(field.attname)
             if value is None:
-                raise WorkflowValidationError(f"row {index}: conflict field '{field.name}' is missing or null")
+                raise WorkflowValidationError(
+                    f"row {index}: conflict field '{field.name}' is missing or null"
+                )
             key.append(repr(value))
         for field in needed:
             if field.attname not in values:

@@ -34,9 +34,9 @@ def _messages(exc: ValidationError) -> str:
     return " ".join(str(m) for m in exc.messages)
 
 
-def to_python(field: models.Field, value: Any, *, where: str = "") -> Any:
+def to_python(field: models.Field, value: Any, *, where: str = "", label: str = "") -> Any:
     """Convert one param value with the field's own to_python, naming the field on failure."""
-    label = f"{where}{field.name}"
+    label = label or f"{where}{field.name}"
     if value is None:
         return None
     internal = field.get_internal_type()

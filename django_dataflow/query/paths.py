@@ -42,11 +42,12 @@ class FieldPath:
             if not isinstance(value, (*_JSON_SCALARS, dict, list)):
                 raise InvalidValue(f"field '{self.dotted}' takes JSON values, not {type(value).__name__}")
             return value
-        where = f"{operator} on " if operator else ""
         try:
-            return to_python(self.field, value)
+            return to_python(self.field, value, label=self.dotted)
         except InvalidValue as exc:
-            raise InvalidValue(f"{where}{exc}".replace(f"'{self.field.name}'", f"'{self.dotted}'", 1)) from None
+            if not operator:
+                raise
+            raise InvalidValue(f"{operator} on {exc}") from None
 
 
 @lru_cache(maxsize=1024)

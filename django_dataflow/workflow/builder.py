@@ -72,7 +72,10 @@ class WorkflowBuilder:
 
     def _check_node(self, node: NodeSpec, classes: dict[str, Any]) -> list[str]:
         if not isinstance(node.id, str) or not node.id or len(node.id) > MAX_ID_LENGTH:
-            return [f"node ids must be non-empty strings of at most {MAX_ID_LENGTH} characters, got {node.id!r}"]
+            return [
+                f"node ids must be non-empty strings of at most {MAX_ID_LENGTH} characters, "
+                f"got {node.id!r}"
+            ]
         cls = get_node_class(node.type) if isinstance(node.type, str) else None
         if cls is None:
             known = node_types()
@@ -90,7 +93,10 @@ class WorkflowBuilder:
     ) -> list[str]:
         fields = (c.source, c.source_path, c.target, c.target_param)
         if not all(isinstance(f, str) and f for f in fields):
-            return [f"connection {fields!r}: source, source_path, target and target_param must be non-empty strings"]
+            return [
+                f"connection {fields!r}: source, source_path, target and target_param "
+                "must be non-empty strings"
+            ]
         ids = [n.id for n in self._nodes if isinstance(n.id, str)]
         problems = [
             f"connection {c}: no node '{node_id}'; nodes: {valid_names(ids)}"

@@ -134,7 +134,8 @@ class Workflow:
             )
         if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
             raise WorkflowValidationError(
-                f"workflow format version {data.get('version')!r} is not supported (expected {FORMAT_VERSION})"
+                f"workflow format version {data.get('version')!r} is not supported "
+                f"(expected {FORMAT_VERSION})"
             )
         nodes, connections = data.get("nodes"), data.get("connections", [])
         if not isinstance(nodes, list) or not isinstance(connections, list):

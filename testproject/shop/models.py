@@ -29,7 +29,8 @@ class Product(models.Model):
     price = models.DecimalField(max_digits=10, decimal_places=2)
     stock = models.IntegerField(default=0)
     active = models.BooleanField(default=True)
-    description = models.TextField(blank=True, null=True)
+    # Nullable on purpose: the tests need a text column holding NULL.
+    description = models.TextField(blank=True, null=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -72,3 +73,6 @@ class StockLevel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["product", "warehouse"], name="stock_product_warehouse")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}@{self.warehouse}"
