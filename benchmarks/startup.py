@@ -129,7 +129,7 @@ def child() -> None:
             fresh.populate([])
             started = time.perf_counter()
             for entry in fresh.entries():
-                assert len(entry.nodes) == 10
+                assert len(entry.nodes) == 11
             generate.append((time.perf_counter() - started) * 1000)
         report["generate_ms"] = statistics.median(generate)
     print(json.dumps(report))

@@ -39,6 +39,7 @@ OPTIONS: dict[str, Option] = {
     "MAX_FILTER_DEPTH": Option((int,), 12, "Deepest nesting of $and/$or/$nor/$not in one filter."),
     "MAX_FILTER_TERMS": Option((int,), 1_000, "Most conditions one filter may hold."),
     "BULK_BATCH_SIZE": Option((int,), 1_000, "Rows per chunk for bulk nodes without 'batch_size'."),
+    "MAX_REGEX_LENGTH": Option((int,), 1_000, "Longest pattern $regex/$iregex accept."),
 }
 
 
@@ -187,6 +188,11 @@ def max_filter_depth() -> int:
 def max_filter_terms() -> int:
     """Most conditions a filter may hold."""
     return int(get("MAX_FILTER_TERMS"))
+
+
+def max_regex_length() -> int:
+    """Longest $regex pattern accepted."""
+    return int(get("MAX_REGEX_LENGTH"))
 
 
 def bulk_batch_size() -> int:

@@ -14,7 +14,7 @@ from django_dataflow.registry import registry
 from shop.models import Customer, Order, Product
 
 OPS = [
-    "Create", "Read", "Update", "Delete", "List", "Count",
+    "Create", "Read", "Update", "Delete", "List", "Count", "Aggregate",
     "BulkCreate", "BulkUpdate", "BulkDelete", "BulkUpsert",
 ]
 

@@ -591,7 +591,8 @@ class TestListResult:
         result = listing({"filter": {"price": {"$gt": 1}}, "limit": 2, "offset": 1, "with_total": True})
         assert result["count"] == 2
         assert result["total"] == 4
-        assert set(result) == {"records", "count", "total"}
+        # 4 matches, offset 1, limit 2: one more row follows, so a cursor comes with the page.
+        assert set(result) == {"records", "count", "total", "next_cursor"}
 
     def test_with_total_false(self, catalog: list[Product]) -> None:
         assert "total" not in listing({"with_total": False})

@@ -24,7 +24,7 @@ from shop.models import Customer, Order, Product, StockLevel
 from tests.conftest import build, run
 
 OPS = [
-    "Create", "Read", "Update", "Delete", "List", "Count",
+    "Create", "Read", "Update", "Delete", "List", "Count", "Aggregate",
     "BulkCreate", "BulkUpdate", "BulkDelete", "BulkUpsert",
 ]
 

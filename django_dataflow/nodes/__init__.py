@@ -8,6 +8,7 @@ OPERATION_NAMES: tuple[str, ...] = (
     "Delete",
     "List",
     "Count",
+    "Aggregate",
     "BulkCreate",
     "BulkUpdate",
     "BulkDelete",

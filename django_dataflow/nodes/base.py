@@ -31,6 +31,7 @@ RESULT_KEYS: dict[str, tuple[str, ...]] = {
     "Delete": ("deleted", "id"),
     "List": ("records", "count", "total"),
     "Count": ("count",),
+    "Aggregate": ("results",),
     "BulkCreate": ("created",),
     "BulkUpdate": ("updated",),
     "BulkDelete": ("deleted",),

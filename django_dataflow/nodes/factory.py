@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django_dataflow.nodes import OPERATION_NAMES
+from django_dataflow.nodes.aggregate import AggregateMixin
 from django_dataflow.nodes.base import ModelNode
 from django_dataflow.nodes.bulk import BulkCreateMixin, BulkDeleteMixin, BulkUpdateMixin
 from django_dataflow.nodes.crud import CreateMixin, DeleteMixin, ReadMixin, UpdateMixin
@@ -23,6 +24,7 @@ OPERATIONS: dict[str, type] = {
     "Delete": DeleteMixin,
     "List": ListMixin,
     "Count": CountMixin,
+    "Aggregate": AggregateMixin,
     "BulkCreate": BulkCreateMixin,
     "BulkUpdate": BulkUpdateMixin,
     "BulkDelete": BulkDeleteMixin,

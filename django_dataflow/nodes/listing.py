@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from django.db.models import F
+
 from django_dataflow import conf
 from django_dataflow.exceptions import WorkflowValidationError
 from django_dataflow.nodes.params import flag, integer, static_problems
 from django_dataflow.nodes.values import jsonable
-from django_dataflow.query.ordering import order_by, projection
+from django_dataflow.query import paging
+from django_dataflow.query.ordering import order_by, order_items, projection, sort_expression
+from django_dataflow.query.paths import FieldPath, resolve_pk
 from django_dataflow.runtime.context import RunContext
 from django_dataflow.workflow.templating import is_template
 
@@ -37,6 +41,7 @@ class ListMixin:
         "offset": "Records to skip.",
         "fields": "Field names to return (default: all visible fields).",
         "with_total": "Also return 'total', the count of all matches.",
+        "after": "The 'next_cursor' of the previous page: keyset paging that stays fast deep down.",
     }
 
     @classmethod
@@ -51,28 +56,49 @@ class ListMixin:
                 "limit": _limit,
                 "offset": _offset,
                 "with_total": lambda p: flag(p, "with_total", False),
+                "after": lambda p: paging.read_cursor(p["after"], sort_keys(cls.entry, p.get("order_by")))
+                if p["after"] is not None
+                else None,
             },
         )
         return problems
 
     @classmethod
     def run(cls: Any, params: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
-        """Run one SELECT (two with with_total)."""
+        """Run one SELECT (two with with_total); 'next_cursor' is set when more rows follow."""
         limit, offset = _limit(params), _offset(params)
         names = projection(cls.entry, params.get("fields"))
-        ordering = order_by(cls.entry, params.get("order_by"))
+        keys = sort_keys(cls.entry, params.get("order_by"))
         matching = cls.queryset(ctx).filter(cls.filter_q(params.get("filter")))
-        # Without an explicit order, paging would be nondeterministic: fall back to Meta.ordering
-        # or the primary key.
-        ordered = matching.order_by(*ordering) if ordering else (
-            matching if cls.model._meta.ordering else matching.order_by("pk")
-        )
-        rows = ordered.values(*names)[offset : offset + limit] if limit else []
-        records = [{k: jsonable(v) for k, v in row.items()} for row in rows]
+        page = matching
+        if params.get("after") is not None:
+            page = page.filter(paging.after(keys, paging.read_cursor(params["after"], keys)))
+        # The sort keys ride along as annotations so the cursor can be made from the last row.
+        aliases = {f"_dataflow_key{i}": F(path.lookup) for i, (path, _) in enumerate(keys)}
+        ordered = page.order_by(*(sort_expression(p.lookup, desc) for p, desc in keys))
+        rows = list(ordered.values(*names, **aliases)[offset : offset + limit + 1]) if limit else []
+        more = len(rows) > limit
+        rows = rows[:limit]
+        records = [{name: jsonable(row[name]) for name in names} for row in rows]
         result: dict[str, Any] = {"records": records, "count": len(records)}
+        if more:
+            result["next_cursor"] = paging.make_cursor(keys, [rows[-1][a] for a in aliases])
         if flag(params, "with_total", False):
             result["total"] = matching.count()
         return result
+
+
+def sort_keys(entry: Any, spec: Any) -> list[tuple[FieldPath, bool]]:
+    """The List's order: order_by, else the model's Meta.ordering, then the primary key as the
+    final tie-breaker, so pages are deterministic and a cursor names exactly one position."""
+    keys = order_items(entry, spec)
+    if not keys:
+        ordering = entry.model._meta.ordering
+        if all(isinstance(o, str) and o.lstrip("-") != "?" for o in ordering):
+            keys = order_items(entry, [o.replace("__", ".") for o in ordering])
+    if not any(path.lookup in ("pk", entry.model._meta.pk.name) for path, _ in keys):
+        keys.append((resolve_pk(entry), False))
+    return keys
 
 
 class CountMixin:

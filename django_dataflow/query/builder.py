@@ -87,6 +87,13 @@ class QueryBuilder:
             return qs[start : start + self._params["limit"]]
         return qs[start:] if start else qs
 
+    def aggregate(self, pipeline: list[dict[str, Any]], using: str | None = None) -> list[dict[str, Any]]:
+        """Run an aggregation pipeline over the records this builder's filter selects."""
+        from django_dataflow.query import aggregation
+
+        stages = ([{"$match": self.filter_spec}] if self._filters else []) + list(pipeline)
+        return aggregation.run(self.entry, self.entry.model._default_manager.using(using), stages)
+
     def count(self, using: str | None = None) -> int:
         """How many records match the filter (paging ignored)."""
         return (

@@ -10,11 +10,15 @@ from collections.abc import Callable
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Q
+from django.db import models
+from django.db.models import Q, lookups
+from django.db.models.fields.json import KT
 
 from django_dataflow import conf
 from django_dataflow.exceptions import WorkflowValidationError, valid_names
+from django_dataflow.query import lookups as text_lookups
 from django_dataflow.query.paths import FieldPath, resolve
+from django_dataflow.query.regex import check_pattern
 from django_dataflow.workflow.templating import is_template
 
 if TYPE_CHECKING:
@@ -210,6 +214,63 @@ def _between(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
     return _known(path, Q(**{f"{path.lookup}__gte": bounds[0], f"{path.lookup}__lte": bounds[1]}))
 
 
+def _is_text(path: FieldPath) -> bool:
+    return isinstance(path.field, (models.CharField, models.TextField)) and not path.is_json
+
+
+def _text(
+    django_lookup: str, expression_lookup: type[lookups.Lookup]
+) -> Callable[[FilterTranslator, FieldPath, str, Any], Q]:
+    """A text operator: a registered lookup on text columns, the same lookup over KT() on JSON keys."""
+
+    def build(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
+        if not t.convert and is_template(arg):
+            return Q()
+        if not isinstance(arg, str):
+            raise t.error(f"{op} on '{path.dotted}' takes a string, not {type(arg).__name__}")
+        if op in ("$regex", "$iregex"):
+            check_pattern(arg, where=f"{t.where}: {op} on '{path.dotted}'")
+        if path.is_json:
+            return _known(path, Q(expression_lookup(KT(path.lookup), arg)))
+        if not _is_text(path):
+            raise t.error(
+                f"{op} needs a text field or a JSON key; '{path.dotted}' is a "
+                f"{path.field.get_internal_type()}"
+            )
+        return Q(**{f"{path.lookup}__{django_lookup}": arg})
+
+    return build
+
+
+def _contains(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
+    """Containment on JSON and arrays, substring on text (MongoDB's word for both)."""
+    internal = path.field.get_internal_type()
+    if path.is_json or internal == "JSONField":
+        if isinstance(arg, dict):
+            return _json_subset(t, path, arg)
+        if isinstance(arg, str) and path.is_json:
+            return _text("dataflow_contains", text_lookups.Contains)(t, path, op, arg)
+        # A list or scalar inside JSON: PostgreSQL's @> (SQLite has no JSON containment).
+        return _known(path, Q(**{f"{path.lookup}__contains": arg}))
+    if internal == "ArrayField":
+        return Q(**{f"{path.lookup}__contains": arg if isinstance(arg, list) else [arg]})
+    return _text("dataflow_contains", text_lookups.Contains)(t, path, op, arg)
+
+
+def _json_subset(t: FilterTranslator, path: FieldPath, arg: dict[str, Any]) -> Q:
+    """{"metadata": {"$contains": {"a": {"b": 1}}}} as key equalities, the same on every backend."""
+    parts = []
+    for key, value in arg.items():
+        nested = resolve(t.entry, f"{path.dotted}.{key}") if isinstance(key, str) else None
+        if nested is None:
+            raise t.error(f"$contains on '{path.dotted}': keys must be strings, got {key!r}")
+        if isinstance(value, dict) and value:
+            parts.append(_json_subset(t, nested, value))
+        else:
+            parts.append(_eq(t, nested, "$contains", value))
+    return _and(parts)
+
+
 OPERATORS: dict[str, Callable[[FilterTranslator, FieldPath, str, Any], Q]] = {
     "$eq": _eq,
     "$ne": _ne,
@@ -222,6 +283,14 @@ OPERATORS: dict[str, Callable[[FilterTranslator, FieldPath, str, Any], Q]] = {
     "$isnull": _isnull,
     "$exists": _exists,
     "$between": _between,
+    "$contains": _contains,
+    "$icontains": _text("icontains", lookups.IContains),
+    "$startswith": _text("dataflow_startswith", text_lookups.StartsWith),
+    "$endswith": _text("dataflow_endswith", text_lookups.EndsWith),
+    "$like": _text("dataflow_like", text_lookups.Like),
+    "$ilike": _text("dataflow_ilike", text_lookups.ILike),
+    "$regex": _text("regex", lookups.Regex),
+    "$iregex": _text("iregex", lookups.IRegex),
     "$not": _ne,  # dispatched in _operator; listed so error messages name it
 }
 

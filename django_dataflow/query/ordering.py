@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import F, OrderBy
 
 from django_dataflow.exceptions import WorkflowValidationError, valid_names
-from django_dataflow.query.paths import resolve
+from django_dataflow.query.paths import FieldPath, resolve
 
 if TYPE_CHECKING:
     from django_dataflow.registry import ModelEntry
@@ -15,17 +15,13 @@ if TYPE_CHECKING:
 _DIRECTIONS = {1: "", -1: "-", "asc": "", "desc": "-"}
 
 
-def order_by(entry: ModelEntry, spec: Any) -> list[OrderBy]:
-    """Django order_by() arguments for ["-created_at", "name"] or {"created_at": -1}.
-
-    NULL sorts as the smallest value on every backend, as in MongoDB: first ascending, last
-    descending (PostgreSQL and SQLite disagree by default).
-    """
+def order_items(entry: ModelEntry, spec: Any) -> list[tuple[FieldPath, bool]]:
+    """(resolved field, descending) pairs for ["-created_at", "name"] or {"created_at": -1}."""
     if spec is None:
         return []
     if isinstance(spec, str):
         spec = [spec]
-    items: list[tuple[str, str]] = []
+    items: list[tuple[str, bool]] = []
     if isinstance(spec, dict):
         for name, direction in spec.items():
             sign = _DIRECTIONS.get(direction) if not isinstance(direction, bool) else None
@@ -33,22 +29,29 @@ def order_by(entry: ModelEntry, spec: Any) -> list[OrderBy]:
                 raise WorkflowValidationError(
                     f"order_by: direction of '{name}' must be 1 or -1, not {direction!r}"
                 )
-            items.append((sign, name))
+            items.append((name, sign == "-"))
     elif isinstance(spec, (list, tuple)):
         for item in spec:
             if not isinstance(item, str) or not item.lstrip("+-"):
                 raise WorkflowValidationError(f"order_by: entries must be field names, not {item!r}")
-            sign = "-" if item.startswith("-") else ""
-            items.append((sign, item.lstrip("+-") if item[0] in "+-" else item))
+            items.append((item[1:] if item[0] in "+-" else item, item.startswith("-")))
     else:
         raise WorkflowValidationError(
             f"order_by takes a list or an object, not {type(spec).__name__}"
         )
-    ordering = []
-    for sign, name in items:
-        column = F(resolve(entry, name).lookup)
-        ordering.append(column.desc(nulls_last=True) if sign else column.asc(nulls_first=True))
-    return ordering
+    return [(resolve(entry, name), descending) for name, descending in items]
+
+
+def sort_expression(lookup: str, descending: bool) -> OrderBy:
+    """NULL sorts as the smallest value on every backend, as in MongoDB: first ascending, last
+    descending (PostgreSQL and SQLite disagree by default)."""
+    column = F(lookup)
+    return column.desc(nulls_last=True) if descending else column.asc(nulls_first=True)
+
+
+def order_by(entry: ModelEntry, spec: Any) -> list[OrderBy]:
+    """Django order_by() arguments for an order_by param."""
+    return [sort_expression(path.lookup, descending) for path, descending in order_items(entry, spec)]
 
 
 def projection(entry: ModelEntry, spec: Any) -> list[str]:

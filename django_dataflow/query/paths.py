@@ -131,5 +131,10 @@ def _check_json_keys(dotted: str, keys: tuple[str, ...]) -> None:
             )
 
 
+def resolve_pk(entry: ModelEntry) -> FieldPath:
+    """The primary key's path ('pk'), always available for ordering and paging."""
+    return FieldPath("pk", "pk", entry.model._meta.pk)
+
+
 registry().listeners.append(resolve.cache_clear)
 registry().listeners.append(visible_fields.cache_clear)

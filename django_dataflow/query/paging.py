@@ -1,0 +1,67 @@
+"""Keyset paging for List: an opaque, signed cursor holding the last row's sort keys.
+
+A page after the cursor is `WHERE (k1, k2, pk) > (v1, v2, vpk)` in the List's own order (NULL
+smallest), so deep pages cost the same as the first instead of an OFFSET scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import reduce
+from typing import Any
+
+from django.core import signing
+from django.db.models import Q
+
+from django_dataflow.exceptions import WorkflowValidationError
+from django_dataflow.nodes.values import jsonable
+from django_dataflow.query.paths import FieldPath
+
+_SALT = "django_dataflow.list-cursor"
+Key = tuple[FieldPath, bool]
+
+
+def make_cursor(keys: Sequence[Key], values: Sequence[Any]) -> str:
+    """The cursor for the row whose sort-key values are given."""
+    payload = {"k": [path.dotted for path, _ in keys], "v": [jsonable(v) for v in values]}
+    return signing.dumps(payload, salt=_SALT, compress=True)
+
+
+def read_cursor(cursor: Any, keys: Sequence[Key]) -> list[Any]:
+    """The sort-key values in a cursor this List made, converted by their fields."""
+    if not isinstance(cursor, str):
+        raise WorkflowValidationError(f"'after' must be a cursor string, not {type(cursor).__name__}")
+    try:
+        payload = signing.loads(cursor, salt=_SALT)
+    except signing.BadSignature:
+        raise WorkflowValidationError("'after' is not a cursor returned by a List node") from None
+    names = [path.dotted for path, _ in keys]
+    if payload.get("k") != names or len(payload.get("v", ())) != len(names):
+        raise WorkflowValidationError(
+            f"'after' was made for order_by {payload.get('k')}, not {names}; keep order_by fixed"
+        )
+    return [None if v is None else path.convert(v) for (path, _), v in zip(keys, payload["v"], strict=True)]
+
+
+def after(keys: Sequence[Key], values: Sequence[Any]) -> Q:
+    """Rows strictly after the cursor row in the keys' order (NULL smallest)."""
+    alternatives = []
+    for index, (path, descending) in enumerate(keys):
+        beyond = _beyond(path.lookup, descending, values[index])
+        if beyond is None:
+            continue
+        equal = [_equal(p.lookup, v) for (p, _), v in zip(keys[:index], values[:index], strict=True)]
+        alternatives.append(reduce(lambda a, b: a & b, [*equal, beyond]))
+    return reduce(lambda a, b: a | b, alternatives) if alternatives else Q(pk__in=[])
+
+
+def _equal(lookup: str, value: Any) -> Q:
+    return Q(**{f"{lookup}__isnull": True}) if value is None else Q(**{lookup: value})
+
+
+def _beyond(lookup: str, descending: bool, value: Any) -> Q | None:
+    if not descending:
+        return Q(**{f"{lookup}__isnull": False}) if value is None else Q(**{f"{lookup}__gt": value})
+    if value is None:
+        return None  # NULLs come last when descending: nothing lies beyond them
+    return Q(**{f"{lookup}__lt": value}) | Q(**{f"{lookup}__isnull": True})
