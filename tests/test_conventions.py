@@ -23,11 +23,11 @@ def test_boolean_nonsense_is_refused_naming_the_field(unchanged_db: object) -> N
 
 
 @pytest.mark.parametrize(("order", "expected"), [
-    (["description"], [None, "a", "b"]),
-    (["-description"], ["b", "a", None]),
-    ({"description": 1}, [None, "a", "b"]),
+    (["description"], ["a", "b", None]),
+    (["-description"], [None, "b", "a"]),
+    ({"description": 1}, ["a", "b", None]),
 ])
-def test_null_sorts_smallest_on_every_backend(order: object, expected: list) -> None:
+def test_null_sorts_largest_on_every_backend(order: object, expected: list) -> None:
     for sku, description in [("1", "b"), ("2", None), ("3", "a")]:
         Product.objects.create(name=sku, sku=sku, price=1, description=description)
     result = run([("ProductListNode", "l", {"order_by": order, "fields": ["description"]})])

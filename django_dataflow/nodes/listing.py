@@ -10,9 +10,15 @@ from django.db.models import F
 from django_dataflow import conf
 from django_dataflow.exceptions import WorkflowValidationError
 from django_dataflow.nodes.params import flag, integer, static_problems
-from django_dataflow.nodes.values import jsonable
+from django_dataflow.nodes.values import row_converter
 from django_dataflow.query import paging
-from django_dataflow.query.ordering import order_by, order_items, projection, sort_expression
+from django_dataflow.query.ordering import (
+    may_be_null,
+    order_by,
+    order_items,
+    projection,
+    sort_expression,
+)
 from django_dataflow.query.paths import FieldPath, resolve_pk
 from django_dataflow.runtime.context import RunContext
 from django_dataflow.workflow.templating import is_template
@@ -73,19 +79,34 @@ class ListMixin:
         page = matching
         if params.get("after") is not None:
             page = page.filter(paging.after(keys, paging.read_cursor(params["after"], keys)))
-        # The sort keys ride along as annotations so the cursor can be made from the last row.
-        aliases = {f"_dataflow_key{i}": F(path.lookup) for i, (path, _) in enumerate(keys)}
-        ordered = page.order_by(*(sort_expression(p.lookup, desc) for p, desc in keys))
+        # Sort keys outside the projection ride along as annotations, for the cursor.
+        key_names = [_key_name(path, names, i) for i, (path, _) in enumerate(keys)]
+        aliases = {k: F(p.lookup) for k, (p, _) in zip(key_names, keys, strict=True) if k not in names}
+        ordered = page.order_by(
+            *(sort_expression(p.lookup, desc, nullable=may_be_null(p)) for p, desc in keys)
+        )
         rows = list(ordered.values(*names, **aliases)[offset : offset + limit + 1]) if limit else []
         more = len(rows) > limit
         rows = rows[:limit]
-        records = [{name: jsonable(row[name]) for name in names} for row in rows]
-        result: dict[str, Any] = {"records": records, "count": len(records)}
+        result: dict[str, Any] = {"records": rows, "count": len(rows)}
         if more:
-            result["next_cursor"] = paging.make_cursor(keys, [rows[-1][a] for a in aliases])
+            result["next_cursor"] = paging.make_cursor(keys, [rows[-1][k] for k in key_names])
+        convert = row_converter([cls.schema().field_for(name) for name in names])
+        for row in rows:
+            for alias in aliases:
+                del row[alias]
+            convert(row)
         if flag(params, "with_total", False):
             result["total"] = matching.count()
         return result
+
+
+def _key_name(path: FieldPath, names: list[str], index: int) -> str:
+    """The values() key holding a sort key: its projected column, else an alias."""
+    if path.lookup == "pk":
+        pk = path.field.attname
+        return pk if pk in names else f"_dataflow_key{index}"
+    return path.lookup if path.lookup in names else f"_dataflow_key{index}"
 
 
 def sort_keys(entry: Any, spec: Any) -> list[tuple[FieldPath, bool]]:

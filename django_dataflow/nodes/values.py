@@ -84,6 +84,49 @@ _CONVERTERS: dict[type, Callable[[Any], Any]] = {
 _PLAIN = (str, int, float, bool, type(None))
 
 
+# How a column's database value becomes JSON-safe; types absent here need nothing.
+_COLUMN_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "DecimalField": str,
+    "DateTimeField": _iso,
+    "DateField": _iso,
+    "TimeField": _iso,
+    "UUIDField": str,
+    "DurationField": duration_iso_string,
+    "BinaryField": _binary,
+}
+# Decoded JSON and these types are JSON-safe as the database driver returns them.
+_PLAIN_COLUMNS = frozenset(
+    {
+        "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
+        "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",
+        "PositiveSmallIntegerField", "CharField", "TextField", "SlugField", "EmailField",
+        "URLField", "BooleanField", "FloatField", "JSONField",
+    }
+)
+
+
+def row_converter(fields: list[models.Field]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A function making a values() row of these fields JSON-safe, in place.
+
+    The conversion is chosen once per column, not per value, and plain columns are not touched:
+    a List of 100 rows would otherwise spend more time converting than PostgreSQL answering.
+    """
+    columns = []
+    for field in fields:
+        internal = (field.target_field if field.is_relation else field).get_internal_type()
+        if internal not in _PLAIN_COLUMNS:
+            columns.append((field.attname, _COLUMN_CONVERTERS.get(internal, jsonable)))
+
+    def convert(row: dict[str, Any]) -> dict[str, Any]:
+        for name, to_json in columns:
+            value = row[name]
+            if value is not None:
+                row[name] = to_json(value)
+        return row
+
+    return convert
+
+
 def jsonable(value: Any) -> Any:
     """A JSON-safe form of a value: ISO datetimes, Decimals and UUIDs as strings."""
     if isinstance(value, _PLAIN):

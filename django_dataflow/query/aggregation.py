@@ -33,7 +33,7 @@ from django.db.models.functions import Cast
 from django_dataflow.exceptions import WorkflowValidationError, valid_names
 from django_dataflow.nodes.values import jsonable
 from django_dataflow.query import filters
-from django_dataflow.query.ordering import sort_expression
+from django_dataflow.query.ordering import may_be_null, sort_expression
 from django_dataflow.query.paths import FieldPath, resolve
 from django_dataflow.workflow.templating import is_template
 
@@ -75,7 +75,7 @@ class OrderedPick(Aggregate):
             raise WorkflowValidationError("$first/$last need PostgreSQL (ordered aggregates)")
         qn = connection.ops.quote_name
         ordering = ", ".join(
-            f"{qn(table)}.{qn(column)} {'DESC NULLS LAST' if desc else 'ASC NULLS FIRST'}"
+            f"{qn(table)}.{qn(column)} {'DESC NULLS FIRST' if desc else 'ASC NULLS LAST'}"
             for table, column, desc in self.order
         )
         return super().as_sql(compiler, connection, ordering=ordering, **extra)
@@ -387,7 +387,9 @@ class PipelineCompiler:
 
     def _documents(self, plan: Plan, qs: QuerySet[Any]) -> list[dict[str, Any]]:
         if plan.pre_sort:
-            qs = qs.order_by(*(sort_expression(p.lookup, d) for p, d in plan.pre_sort))
+            qs = qs.order_by(
+                *(sort_expression(p.lookup, d, nullable=may_be_null(p)) for p, d in plan.pre_sort)
+            )
         else:
             qs = qs.order_by("pk")
         if plan.count_as is not None:

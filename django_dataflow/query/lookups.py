@@ -8,10 +8,10 @@ these registered lookups use strpos/instr/substr there (and GLOB for `$like`). T
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Any
 
 from django.db import models
-from django.db.models import Lookup
+from django.db.models import Lookup, lookups
 
 
 def like_to_glob(pattern: str) -> str:
@@ -37,86 +37,76 @@ def like_to_glob(pattern: str) -> str:
     return "".join(out)
 
 
-class TextLookup(Lookup):
-    """A lookup whose SQL is a per-vendor template over {lhs} and {rhs}."""
+class SQLiteTemplate:
+    """Mixin: render a case-sensitive template on SQLite; other backends keep Django's SQL
+    (PostgreSQL's LIKE is already case-sensitive and can use a text_pattern_ops index)."""
 
-    #: vendor -> template; "default" for every other backend.
-    templates: ClassVar[dict[str, str]] = {}
+    sqlite_template = ""
+    #: The name it is registered under; lookup_name stays Django's own, which keys Django's
+    #: per-backend operator tables.
+    registered_as = ""
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        """Render the vendor's template with the lhs and rhs SQL."""
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        rhs_params = self.adapt(connection.vendor, list(rhs_params))
-        template = self.templates.get(connection.vendor, self.templates["default"])
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+        """Render sqlite_template over the raw (unwrapped) operand."""
+        lhs, lhs_params = self.process_lhs(compiler, connection)  # type: ignore[attr-defined]
+        rhs, rhs_params = Lookup.process_rhs(self, compiler, connection)  # type: ignore[arg-type]
         params: list[Any] = []
-        # A template may use {lhs} and {rhs} several times; params follow the placeholders' order.
-        for name in _placeholders(template):
+        for name in re.findall(r"\{(lhs|rhs)\}", self.sqlite_template):
             params.extend(lhs_params if name == "lhs" else rhs_params)
-        return template.format(lhs=lhs, rhs=rhs), params
-
-    def adapt(self, vendor: str, params: list[Any]) -> list[Any]:
-        """Rewrite the rhs params for a vendor (e.g. LIKE -> GLOB)."""
-        return params
+        return self.sqlite_template.format(lhs=lhs, rhs=rhs), params
 
 
-def _placeholders(template: str) -> list[str]:
-    return re.findall(r"\{(lhs|rhs)\}", template)
-
-
-class Contains(TextLookup):
+class Contains(SQLiteTemplate, lookups.Contains):
     """Case-sensitive substring."""
 
-    lookup_name = "dataflow_contains"
-    templates = {
-        "postgresql": "strpos({lhs}, {rhs}) > 0",
-        "sqlite": "instr({lhs}, {rhs}) > 0",
-        "default": "{lhs} LIKE '%%' || {rhs} || '%%'",
-    }
+    registered_as = "dataflow_contains"
+    sqlite_template = "instr({lhs}, {rhs}) > 0"
 
 
-class StartsWith(TextLookup):
+class StartsWith(SQLiteTemplate, lookups.StartsWith):
     """Case-sensitive prefix."""
 
-    lookup_name = "dataflow_startswith"
-    templates = {
-        "postgresql": "starts_with({lhs}, {rhs})",
-        "default": "substr({lhs}, 1, length({rhs})) = {rhs}",
-    }
+    registered_as = "dataflow_startswith"
+    sqlite_template = "substr({lhs}, 1, length({rhs})) = {rhs}"
 
 
-class EndsWith(TextLookup):
+class EndsWith(SQLiteTemplate, lookups.EndsWith):
     """Case-sensitive suffix (an empty suffix matches every non-NULL value)."""
 
-    lookup_name = "dataflow_endswith"
-    templates = {
-        "postgresql": "right({lhs}, length({rhs})) = {rhs}",
-        "default": "substr({lhs}, length({lhs}) - length({rhs}) + 1) = {rhs}",
-    }
+    registered_as = "dataflow_endswith"
+    sqlite_template = "substr({lhs}, length({lhs}) - length({rhs}) + 1) = {rhs}"
 
 
-class Like(TextLookup):
-    """SQL LIKE with % and _ wildcards, case-sensitive."""
+class Like(lookups.Lookup):
+    """SQL LIKE with % and _ wildcards (backslash escapes them), case-sensitive."""
 
-    lookup_name = "dataflow_like"
-    templates = {"sqlite": "{lhs} GLOB {rhs}", "default": "{lhs} LIKE {rhs}"}
+    lookup_name = registered_as = "dataflow_like"
 
-    def adapt(self, vendor: str, params: list[Any]) -> list[Any]:
-        """SQLite's LIKE ignores case, its GLOB does not."""
-        if vendor == "sqlite":
-            return [like_to_glob(p) if isinstance(p, str) else p for p in params]
-        return params
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        """LIKE; SQLite's LIKE ignores case, so there the pattern becomes a GLOB."""
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        if connection.vendor == "sqlite":
+            rhs_params = [like_to_glob(p) if isinstance(p, str) else p for p in rhs_params]
+            return f"{lhs} GLOB {rhs}", [*lhs_params, *rhs_params]
+        return f"{lhs} LIKE {rhs}", [*lhs_params, *rhs_params]
 
 
-class ILike(TextLookup):
+class ILike(lookups.Lookup):
     """SQL LIKE with % and _ wildcards, case-insensitive."""
 
-    lookup_name = "dataflow_ilike"
-    templates = {
-        "postgresql": "{lhs} ILIKE {rhs}",
-        "sqlite": "{lhs} LIKE {rhs} ESCAPE '\\'",
-        "default": "UPPER({lhs}) LIKE UPPER({rhs})",
-    }
+    lookup_name = registered_as = "dataflow_ilike"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        """ILIKE on PostgreSQL, LIKE with PostgreSQL's backslash escape on SQLite."""
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        params = [*lhs_params, *rhs_params]
+        if connection.vendor == "postgresql":
+            return f"{lhs} ILIKE {rhs}", params
+        if connection.vendor == "sqlite":
+            return f"{lhs} LIKE {rhs} ESCAPE '\\'", params
+        return f"UPPER({lhs}) LIKE UPPER({rhs})", params
 
 
 TEXT_LOOKUPS = (Contains, StartsWith, EndsWith, Like, ILike)
@@ -126,7 +116,7 @@ def register_text_lookups() -> None:
     """Register the lookups on text fields (idempotent; called from AppConfig.ready)."""
     for field_class in (models.CharField, models.TextField):
         for lookup in TEXT_LOOKUPS:
-            field_class.register_lookup(lookup)
+            field_class.register_lookup(lookup, lookup_name=lookup.registered_as)
 
 
 # Registered when the translator is first imported, not in AppConfig.ready(): start-up stays lean.

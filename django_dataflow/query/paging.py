@@ -1,7 +1,7 @@
 """Keyset paging for List: an opaque, signed cursor holding the last row's sort keys.
 
 A page after the cursor is `WHERE (k1, k2, pk) > (v1, v2, vpk)` in the List's own order (NULL
-smallest), so deep pages cost the same as the first instead of an OFFSET scan.
+largest), so deep pages cost the same as the first instead of an OFFSET scan.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ Key = tuple[FieldPath, bool]
 def make_cursor(keys: Sequence[Key], values: Sequence[Any]) -> str:
     """The cursor for the row whose sort-key values are given."""
     payload = {"k": [path.dotted for path, _ in keys], "v": [jsonable(v) for v in values]}
-    return signing.dumps(payload, salt=_SALT, compress=True)
+    return signing.dumps(payload, salt=_SALT)
 
 
 def read_cursor(cursor: Any, keys: Sequence[Key]) -> list[Any]:
@@ -44,7 +44,7 @@ def read_cursor(cursor: Any, keys: Sequence[Key]) -> list[Any]:
 
 
 def after(keys: Sequence[Key], values: Sequence[Any]) -> Q:
-    """Rows strictly after the cursor row in the keys' order (NULL smallest)."""
+    """Rows strictly after the cursor row in the keys' order (NULL largest)."""
     alternatives = []
     for index, (path, descending) in enumerate(keys):
         beyond = _beyond(path.lookup, descending, values[index])
@@ -60,8 +60,9 @@ def _equal(lookup: str, value: Any) -> Q:
 
 
 def _beyond(lookup: str, descending: bool, value: Any) -> Q | None:
-    if not descending:
-        return Q(**{f"{lookup}__isnull": False}) if value is None else Q(**{f"{lookup}__gt": value})
+    # NULL sorts as the largest value (see ordering.sort_expression).
+    if descending:
+        return Q(**{f"{lookup}__isnull": False}) if value is None else Q(**{f"{lookup}__lt": value})
     if value is None:
-        return None  # NULLs come last when descending: nothing lies beyond them
-    return Q(**{f"{lookup}__lt": value}) | Q(**{f"{lookup}__isnull": True})
+        return None  # NULLs come last when ascending: nothing lies beyond them
+    return Q(**{f"{lookup}__gt": value}) | Q(**{f"{lookup}__isnull": True})
