@@ -15,6 +15,8 @@ if TYPE_CHECKING:
         WorkflowValidationError,
     )
     from django_dataflow.query.builder import QueryBuilder
+    from django_dataflow.runtime.celery import CeleryRuntime
+    from django_dataflow.runtime.definitions import run
     from django_dataflow.runtime.local import LocalRuntime
     from django_dataflow.workflow.builder import WorkflowBuilder
     from django_dataflow.workflow.graph import Workflow
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "CeleryRuntime",
     "DataflowError",
     "LocalRuntime",
     "NodeExecutionError",
@@ -32,6 +35,7 @@ __all__ = [
     "WorkflowBuilder",
     "WorkflowValidationError",
     "register",
+    "run",
 ]
 
 # Loaded on first access so that importing the app (during INSTALLED_APPS set-up) stays cheap
@@ -44,6 +48,8 @@ _LAZY = {
     "WorkflowValidationError": "django_dataflow.exceptions",
     "QueryBuilder": "django_dataflow.query.builder",
     "LocalRuntime": "django_dataflow.runtime.local",
+    "CeleryRuntime": "django_dataflow.runtime.celery",
+    "run": "django_dataflow.runtime.definitions",
     "WorkflowBuilder": "django_dataflow.workflow.builder",
     "Workflow": "django_dataflow.workflow.graph",
 }

@@ -36,11 +36,33 @@ OPTIONS: dict[str, Option] = {
     "RECORD_LOCAL_RUNS": Option(
         (bool,), False, "Write a WorkflowRun row for every LocalRuntime run (Celery runs always do)."
     ),
+    "CELERY_APP": Option(
+        (str, type(None)), None,
+        "Dotted path of the Celery app CeleryRuntime sends through (default: Celery's current app).",
+    ),
+    "CELERY_QUEUE": Option((str,), "dataflow", "Queue CeleryRuntime sends runs to when given no queue."),
+    "CELERY_EAGER": Option(
+        (bool, type(None)), None,
+        "Run CeleryRuntime in this process: None decides (eager when no broker is configured).",
+    ),
+    "CELERY_MAX_RETRIES": Option(
+        (int,), 5, "Automatic retries of a Celery run after a transient database error (0: none)."
+    ),
+    "CELERY_RETRY_DELAY": Option(
+        (int, float), 1.0, "Seconds before the first retry; each further retry waits twice as long."
+    ),
+    "CELERY_PROGRESS_INTERVAL": Option(
+        (int, float), 0.5, "Least seconds between two progress reports a worker publishes."
+    ),
     "MAX_FILTER_DEPTH": Option((int,), 12, "Deepest nesting of $and/$or/$nor/$not in one filter."),
     "MAX_FILTER_TERMS": Option((int,), 1_000, "Most conditions one filter may hold."),
     "BULK_BATCH_SIZE": Option((int,), 1_000, "Rows per chunk for bulk nodes without 'batch_size'."),
     "MAX_REGEX_LENGTH": Option((int,), 1_000, "Longest pattern $regex/$iregex accept."),
 }
+
+
+#: Float-valued options (seconds), checked for > 0 instead of >= 1.
+_POSITIVE_NUMBERS = frozenset({"CELERY_RETRY_DELAY", "CELERY_PROGRESS_INTERVAL"})
 
 
 class Problem(NamedTuple):
@@ -85,7 +107,20 @@ def find_problems(raw: Any) -> list[Problem]:
                     "dicts with 'model' and optional 'name' and 'exclude_fields'.",
                 )
             )
-        elif isinstance(value, int) and not isinstance(value, bool) and value < 1:
+        elif key in _POSITIVE_NUMBERS and not value > 0:
+            problems.append(
+                Problem("django_dataflow.E003", f"{SETTING_NAME}[{key!r}] must be greater than 0.")
+            )
+        elif key == "CELERY_QUEUE" and not value:
+            problems.append(Problem("django_dataflow.E003", f"{SETTING_NAME}['CELERY_QUEUE'] is empty."))
+        elif key == "CELERY_MAX_RETRIES" and value < 0:
+            problems.append(
+                Problem("django_dataflow.E003", f"{SETTING_NAME}['CELERY_MAX_RETRIES'] must be at least 0.")
+            )
+        elif (
+            isinstance(value, int) and not isinstance(value, bool) and value < 1
+            and key != "CELERY_MAX_RETRIES"
+        ):
             problems.append(
                 Problem("django_dataflow.E003", f"{SETTING_NAME}[{key!r}] must be at least 1.")
             )
@@ -178,6 +213,36 @@ def database() -> str:
 def record_local_runs() -> bool:
     """Whether LocalRuntime records WorkflowRun rows by default."""
     return bool(get("RECORD_LOCAL_RUNS"))
+
+
+def celery_app_path() -> str | None:
+    """Dotted path of the Celery app runs are sent through, or None for Celery's current app."""
+    return get("CELERY_APP")
+
+
+def celery_queue() -> str:
+    """Queue Celery runs go to by default."""
+    return str(get("CELERY_QUEUE"))
+
+
+def celery_eager() -> bool | None:
+    """True/False forces CeleryRuntime's eager mode; None lets the broker configuration decide."""
+    return get("CELERY_EAGER")
+
+
+def celery_max_retries() -> int:
+    """Automatic retries after transient database errors."""
+    return int(get("CELERY_MAX_RETRIES"))
+
+
+def celery_retry_delay() -> float:
+    """Seconds before the first retry (doubling after that)."""
+    return float(get("CELERY_RETRY_DELAY"))
+
+
+def celery_progress_interval() -> float:
+    """Least seconds between two published progress reports."""
+    return float(get("CELERY_PROGRESS_INTERVAL"))
 
 
 def max_filter_depth() -> int:

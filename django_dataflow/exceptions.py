@@ -12,6 +12,8 @@ __all__ = [
     "NodeExecutionError",
     "PermissionDenied",
     "RecordNotFound",
+    "RunCancelled",
+    "RunTimeout",
     "WorkflowValidationError",
 ]
 
@@ -71,6 +73,23 @@ class PermissionDenied(DataflowError, django_exceptions.PermissionDenied):
     def __init__(self, message: str, *, node_id: str | None = None, permission: str = "") -> None:
         self.node_id = node_id
         self.permission = permission
+        super().__init__(message)
+
+
+class RunCancelled(DataflowError):
+    """wait() on a run that was cancelled before it started."""
+
+    def __init__(self, message: str, *, run_id: str | None = None) -> None:
+        self.run_id = run_id
+        super().__init__(message)
+
+
+class RunTimeout(DataflowError, TimeoutError):
+    """wait() gave up before the run finished; the run itself goes on."""
+
+    def __init__(self, message: str, *, run_id: str | None = None, status: str = "") -> None:
+        self.run_id = run_id
+        self.status = status
         super().__init__(message)
 
 

@@ -68,3 +68,23 @@ def customer(db: Any) -> Any:
     from shop.models import Customer
 
     return Customer.objects.create(name="Ada", email="ada@example.com", metadata={"tier": "gold"})
+
+
+def _on_postgresql() -> bool:
+    from django.conf import settings
+
+    return "postgresql" in settings.DATABASES["default"]["ENGINE"]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked postgres or worker run in the PostgreSQL pass and are skipped on SQLite.
+
+    A Celery worker is another process, and pytest-django's SQLite test database lives in this
+    one's memory; the worker tests get their own checks for Redis (tests/celery_support.py).
+    """
+    needs = [m.name for m in item.iter_markers() if m.name in ("postgres", "worker")]
+    if needs and not _on_postgresql():
+        reason = "needs PostgreSQL"
+        if "worker" in needs:
+            reason += " (a Celery worker process cannot share SQLite's in-memory test database)"
+        pytest.skip(reason)

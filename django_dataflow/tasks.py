@@ -1,0 +1,37 @@
+"""The Celery task behind CeleryRuntime (found by the worker's autodiscover_tasks())."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from django_dataflow.exceptions import DataflowError
+from django_dataflow.runtime.celery import TASK_NAME, ProgressThrottle, perform
+
+
+# acks_late + reject_on_worker_lost: a message is acknowledged only after the run finished, so a
+# worker that dies mid-run (kill -9, OOM) leaves it to be delivered again; perform() makes the
+# redelivery safe. max_retries=None because perform() keeps its own budgets (transient errors,
+# waits for a live attempt); ignore_result=False because wait() listens for the final state;
+# throws: a failed run is an expected outcome, logged without a traceback.
+@shared_task(
+    name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None,
+    ignore_result=False, throws=(DataflowError,),
+)
+def run_workflow(
+    self: Any, run_id: str, using: str = "default", retries: int = 0, waits: int = 0
+) -> dict[str, Any]:
+    """Execute one submitted run, at most once successfully however often it is delivered."""
+    progress = ProgressThrottle(lambda meta: self.update_state(state="PROGRESS", meta=meta))
+    outcome = perform(run_id, using, retries=retries, waits=waits, progress=progress)
+    if outcome.retry_in is not None:
+        raise self.retry(
+            kwargs={"run_id": run_id, "using": using, "retries": outcome.retries, "waits": outcome.waits},
+            countdown=outcome.retry_in,
+            exc=outcome.error,
+        )
+    if outcome.error is not None:
+        # The failure is recorded on the run; failing the task too keeps Celery's monitoring honest.
+        raise outcome.error
+    return outcome.summary()
