@@ -7,7 +7,8 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent
 
 SECRET_KEY = "django-dataflow-testproject-not-secret"
-DEBUG = True
+# DJANGO_DEBUG=0 for benchmark workers: DEBUG keeps every query in memory.
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") != "0"
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True
 TIME_ZONE = "UTC"
@@ -82,7 +83,7 @@ CELERY_TASK_ROUTES = {"django_dataflow.*": {"queue": "dataflow"}}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Celery's Django fixup closes the database connection before and after every task unless this
 # is set (7.9 ms vs 3.0 ms per ORM insert task); CONN_MAX_AGE above still bounds a connection's life.
-CELERY_DB_REUSE_MAX = 1000
+CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000")) or None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # visibility_timeout: how long Redis waits before handing the message of a run whose worker died
 # to another worker; it should exceed the longest run. Tests lower it through the environment.

@@ -139,7 +139,8 @@ class WorkerProcess:
         """Warm shutdown (finish the current task), then SIGKILL if it takes too long."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        os.killpg(self.proc.pid, signal.SIGTERM)
+        # To the main process only: it stops its pool children after their current task.
+        self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:

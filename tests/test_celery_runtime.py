@@ -522,3 +522,62 @@ def test_public_names() -> None:
     assert django_dataflow.CeleryRuntime is Real
     assert django_dataflow.run is run
     assert {"CeleryRuntime", "run"} <= set(django_dataflow.__all__)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_celery_demo_runs_eagerly() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("shop_celery_demo", stdout=out)
+    text = out.getvalue()
+    assert "eagerly in this process" in text
+    assert "'restock': {'updated': 1}" in text
+    assert "WorkflowRun: succeeded, 1 attempt(s), runtime celery-eager" in text
+    assert Product.objects.get().stock == 10
+
+
+def test_testproject_celery_app_is_wired() -> None:
+    pytest.importorskip("celery")
+    from celery.fixups.django import DjangoWorkerFixup
+
+    import testproject
+
+    app = testproject.celery_app
+    assert app.main == "testproject"
+    assert app.conf.task_routes == {"django_dataflow.*": {"queue": "dataflow"}}
+    assert app.conf.worker_prefetch_multiplier == 1
+    # What Celery's Django fix-up reads to stop closing the connection around every task.
+    assert DjangoWorkerFixup(app).db_reuse_max == 1000
+
+
+def test_without_a_result_backend_wait_reads_the_row(
+    settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    pytest.importorskip("celery")
+    from celery.backends.base import DisabledBackend
+
+    settings.DATAFLOW = {**settings.DATAFLOW, "CELERY_EAGER": None}
+    app = _stub_app(_StubTask())
+    app.backend = DisabledBackend(_app())
+    with django_capture_on_commit_callbacks(execute=True):
+        done = CeleryRuntime(app=app).submit(create_workflow("W-1"), inputs={"qty": 1})
+        failed = CeleryRuntime(app=app).submit(create_workflow("W-2"), inputs={"qty": 1})
+    assert done.progress() is None
+    with pytest.raises(RunTimeout):
+        done.wait(timeout=0.05)
+    # What a worker would have written:
+    WorkflowRun.objects.filter(pk=done.run_id).update(status="succeeded", results={"product": {"id": 7}})
+    WorkflowRun.objects.filter(pk=failed.run_id).update(
+        status="failed", error_node="order", error_type="RecordNotFound",
+        error="node 'order' (OrderCreateNode) failed: no such product",
+    )
+    assert done.wait(timeout=1) == {"product": {"id": 7}}
+    with pytest.raises(RecordNotFound) as caught:
+        failed.wait(timeout=1)
+    assert (caught.value.node_id, caught.value.node_type, caught.value.message) == (
+        "order", "OrderCreateNode", "no such product"
+    )
+    assert str(caught.value) == "node 'order' (OrderCreateNode) failed: no such product"

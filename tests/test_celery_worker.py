@@ -93,7 +93,6 @@ def through_the_test_redis() -> Iterator[None]:
         "CELERY_APP": "tests.celery_support.client_app",
         "CELERY_QUEUE": QUEUE,
         "CELERY_EAGER": False,
-        "CELERY_RETRY_DELAY": 0.5,
     }
     with override_settings(DATAFLOW=dataflow):
         yield
