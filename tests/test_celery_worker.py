@@ -70,7 +70,7 @@ def _drop_test_queues() -> None:
     from tests.celery_support import REDIS_URL
 
     client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{QUEUE}*"))
+    keys = list(client.scan_iter(match=f"*{QUEUE}*"))  # the queues and their kombu bindings
     if keys:
         client.delete(*keys)
 
