@@ -193,7 +193,7 @@ def test_connection_from_missing_key_of_list_result(unchanged_db: Any) -> None:
     )
     message = str(error)
     assert "ProductListNode results have no 'rows'" in message
-    assert "count, records, total" in message
+    assert "count, next_cursor, records, total" in message
 
 
 def test_connection_path_with_empty_segment(unchanged_db: Any) -> None:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 #: Top-level result keys per operation; operations absent here return a record.
 RESULT_KEYS: dict[str, tuple[str, ...]] = {
     "Delete": ("deleted", "id"),
-    "List": ("records", "count", "total"),
+    "List": ("records", "count", "total", "next_cursor"),
     "Count": ("count",),
     "Aggregate": ("results",),
     "BulkCreate": ("created",),

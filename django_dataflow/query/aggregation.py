@@ -28,7 +28,7 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 
 from django_dataflow.exceptions import WorkflowValidationError, valid_names
 from django_dataflow.nodes.values import jsonable
@@ -177,6 +177,12 @@ class PipelineCompiler:
                     f"valid: {', '.join(ACCUMULATORS)}"
                 )
             plan.accumulators[name] = (op, self._operand(op, operand, index, name))
+            if op in ("$first", "$last") and not plan.pre_sort:
+                raise self.error(f"stage {index}: {op} ('{name}') needs a $sort stage before $group")
+            if op in ("$first", "$last") and any(
+                p.lookup not in (p.field.name, p.field.attname, "pk") for p, _ in plan.pre_sort
+            ):
+                raise self.error(f"stage {index}: {op} ordering must use the model's own columns")
         plan.group_sort = list(plan.pre_sort)
 
     def _stage_sort(self, plan: Plan, arg: Any, index: int) -> None:
@@ -348,7 +354,10 @@ class PipelineCompiler:
         if path.is_json:
             column = Cast(column, FloatField())
         if op == "$sum":
-            return Sum(column)
+            # MongoDB: $sum over no numbers is 0. COALESCE in SQL (not only in the shaped result),
+            # so $match and $sort after $group see the same 0 as the result does.
+            total = FloatField() if path.is_json else path.field
+            return Coalesce(Sum(column), Value(0), output_field=total)
         if op == "$avg":
             internal = path.field.get_internal_type()
             numeric = path.is_json or internal != "DecimalField"
@@ -380,8 +389,18 @@ class PipelineCompiler:
             value = row[f"_dataflow_a_{name}"]
             if op == "$sum" and value is None:
                 value = 0  # MongoDB: $sum over no numbers is 0
-            if isinstance(value, decimal.Decimal):
+            if isinstance(value, decimal.Decimal) and isinstance(operand, FieldPath) and not (
+                _is_decimal(operand) or operand.is_json
+            ):
+                # PostgreSQL's SUM(bigint) is numeric: an integer column's sum stays a number.
+                value = int(value) if value == value.to_integral_value() else float(value)
+            elif isinstance(value, decimal.Decimal):
                 value = _decimal(value, operand, op)
+            elif op in ("$push", "$addToSet") and _is_decimal(operand) and value is not None:
+                # JSON arrays carry numbers (10 on SQLite, 10.0 on PostgreSQL): strings at scale.
+                value = [
+                    None if v is None else _decimal(decimal.Decimal(str(v)), operand, op) for v in value
+                ]
             shaped[name] = jsonable(value)
         return shaped
 
@@ -404,11 +423,24 @@ class PipelineCompiler:
 
 def _decimal(value: decimal.Decimal, operand: Any, op: str) -> decimal.Decimal:
     """Decimals at the column's scale (PostgreSQL and SQLite return different ones); an average
-    keeps ten places, trailing zeros dropped."""
+    keeps up to ten places, trailing zeros past the column's scale dropped (30.00, 7.50, 14.1666666667;
+    never an exponent like 3E+1)."""
     places = getattr(getattr(operand, "field", None), "decimal_places", None)
+    scale = places if isinstance(places, int) else 0
     if op == "$avg" or not isinstance(places, int):
-        return value.quantize(decimal.Decimal("1e-10")).normalize()
+        value = value.quantize(decimal.Decimal("1e-10")).normalize()
+        if value.as_tuple().exponent > -scale:
+            value = value.quantize(decimal.Decimal(1).scaleb(-scale))
+        return value
     return value.quantize(decimal.Decimal(1).scaleb(-places))
+
+
+def _is_decimal(operand: Any) -> bool:
+    return (
+        isinstance(operand, FieldPath)
+        and not operand.is_json
+        and operand.field.get_internal_type() == "DecimalField"
+    )
 
 
 def _window_size(total: int, plan: Plan) -> int:

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from django_dataflow.exceptions import WorkflowValidationError
 from django_dataflow.query import filters
-from django_dataflow.query.ordering import order_by, projection
+from django_dataflow.query.ordering import may_be_null, order_by, projection, sort_expression
 from django_dataflow.registry import ModelEntry, get_entry
 
 
@@ -46,11 +46,17 @@ class QueryBuilder:
     order_by = sort
 
     def limit(self, value: int) -> QueryBuilder:
-        """Set the limit."""
+        """Set the limit (0 to DATAFLOW['MAX_LIMIT'])."""
+        from django_dataflow.nodes.listing import _limit
+
+        _limit({"limit": value})
         return self._copy(limit=value)
 
     def offset(self, value: int) -> QueryBuilder:
-        """Set the offset."""
+        """Set the offset (0 or more)."""
+        from django_dataflow.nodes.listing import _offset
+
+        _offset({"offset": value})
         return self._copy(offset=value)
 
     def fields(self, names: list[str]) -> QueryBuilder:
@@ -75,13 +81,15 @@ class QueryBuilder:
         return params
 
     def to_queryset(self, using: str | None = None) -> QuerySet[Any]:
-        """The Django queryset these params select (paging applied)."""
+        """The Django queryset these params select, in the List node's order (order_by, else
+        Meta.ordering, then the primary key as tie-breaker) with offset and limit applied."""
+        from django_dataflow.nodes.listing import sort_keys
+
         qs = self.entry.model._default_manager.using(using).filter(
             filters.translate(self.entry, self.filter_spec)
         )
-        ordering = order_by(self.entry, self._params.get("order_by"))
-        if ordering:
-            qs = qs.order_by(*ordering)
+        keys = sort_keys(self.entry, self._params.get("order_by"))
+        qs = qs.order_by(*(sort_expression(p.lookup, d, nullable=may_be_null(p)) for p, d in keys))
         start = self._params.get("offset", 0)
         if "limit" in self._params:
             return qs[start : start + self._params["limit"]]

@@ -193,16 +193,27 @@ def _flag(t: FilterTranslator, op: str, path: FieldPath, arg: Any) -> bool:
 
 
 def _isnull(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
-    return Q(**{f"{path.lookup}__isnull": _flag(t, op, path, arg)})
+    flag = _flag(t, op, path, arg)
+    if path.is_json:
+        return _key_absent(path) if flag else ~_key_absent(path)
+    return Q(**{f"{path.lookup}__isnull": flag})
 
 
 def _exists(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
     wanted = _flag(t, op, path, arg)
     if path.is_json:
-        parent, _, key = path.lookup.rpartition("__")
-        present = Q(**{f"{parent}__has_key": key})
-        return present if wanted else ~present
+        return ~_key_absent(path) if wanted else _key_absent(path)
     return Q(**{f"{path.lookup}__isnull": not wanted})
+
+
+def _key_absent(path: FieldPath) -> Q:
+    """A JSON key is absent, as a definite true/false.
+
+    Not `parent__has_key`: on PostgreSQL `(data -> 'a') ? 'b'` is NULL when 'a' itself is missing,
+    and its negation ($exists: false, $not, $nor) would then miss those rows. `key__isnull=True` is
+    `data -> 'a' -> 'b' IS NULL` there (JSON_TYPE(...) IS NULL on SQLite): never NULL itself.
+    """
+    return Q(**{f"{path.lookup}__isnull": True})
 
 
 def _between(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
@@ -230,6 +241,12 @@ def _text(
             raise t.error(f"{op} on '{path.dotted}' takes a string, not {type(arg).__name__}")
         if op in ("$regex", "$iregex"):
             check_pattern(arg, where=f"{t.where}: {op} on '{path.dotted}'")
+        if op in ("$like", "$ilike") and (len(arg) - len(arg.rstrip("\\"))) % 2:
+            # PostgreSQL refuses such a pattern at run time; SQLite would quietly match nothing.
+            raise t.error(
+                f"{op} on '{path.dotted}': the pattern ends with a lone backslash (the escape "
+                "character); write \\\\ for a literal backslash"
+            )
         if path.is_json:
             return _known(path, Q(expression_lookup(KT(path.lookup), arg)))
         if not _is_text(path):

@@ -23,8 +23,13 @@ Key = tuple[FieldPath, bool]
 
 def make_cursor(keys: Sequence[Key], values: Sequence[Any]) -> str:
     """The cursor for the row whose sort-key values are given."""
-    payload = {"k": [path.dotted for path, _ in keys], "v": [jsonable(v) for v in values]}
+    payload = {"k": _names(keys), "v": [jsonable(v) for v in values]}
     return signing.dumps(payload, salt=_SALT)
+
+
+def _names(keys: Sequence[Key]) -> list[str]:
+    """The sort keys with their directions: a cursor for "price" must not page "-price"."""
+    return [("-" if descending else "") + path.dotted for path, descending in keys]
 
 
 def read_cursor(cursor: Any, keys: Sequence[Key]) -> list[Any]:
@@ -35,7 +40,7 @@ def read_cursor(cursor: Any, keys: Sequence[Key]) -> list[Any]:
         payload = signing.loads(cursor, salt=_SALT)
     except signing.BadSignature:
         raise WorkflowValidationError("'after' is not a cursor returned by a List node") from None
-    names = [path.dotted for path, _ in keys]
+    names = _names(keys)
     if payload.get("k") != names or len(payload.get("v", ())) != len(names):
         raise WorkflowValidationError(
             f"'after' was made for order_by {payload.get('k')}, not {names}; keep order_by fixed"
