@@ -24,7 +24,9 @@ def aggregate(pipeline: Any, node_type: str = "OrderAggregateNode") -> list[dict
     with CaptureQueriesContext(connection) as queries:
         result = run([(node_type, "a", {"pipeline": pipeline})])["a"]
     assert set(result) == {"results"}
-    assert len(queries.captured_queries) == 1, [q["sql"] for q in queries.captured_queries]
+    # Inside the test's transaction the run takes a savepoint; the work is one query.
+    work = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
+    assert len(work) == 1, work
     return result["results"]
 
 
@@ -494,8 +496,9 @@ class TestStages:
         ]
         with CaptureQueriesContext(connection) as queries:
             results = run([("OrderAggregateNode", "a", {"pipeline": pipeline})])["a"]["results"]
-        assert len(queries.captured_queries) == 1
-        assert "GROUP BY" in queries.captured_queries[0]["sql"].upper()
+        work = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
+        assert len(work) == 1
+        assert "GROUP BY" in work[0].upper()
         assert results == [
             {"_id": {"t": "gold", "s": "paid"}, "u": 3, "a": "69.995"},
             {"_id": {"t": None, "s": "paid"}, "u": 3, "a": "0.50"},

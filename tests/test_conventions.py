@@ -43,3 +43,28 @@ def test_recorded_run_with_generator_data_keeps_a_placeholder() -> None:
     recorded = WorkflowRun.objects.get(pk=run_id)
     assert recorded.status == "succeeded"
     assert recorded.workflow["nodes"][0]["params"]["data"] == "<generator>"
+
+
+def test_failed_read_inside_a_callers_transaction_leaves_it_usable() -> None:
+    from django.db import transaction
+
+    Product.objects.create(name="A", sku="A", price=1)
+    with transaction.atomic():
+        with pytest.raises(NodeExecutionError):
+            # A database error (bad regex on PostgreSQL would be refused earlier; a missing
+            # record is enough to prove the savepoint path on every backend).
+            run([("ProductReadNode", "r", {"id": 999})])
+        assert Product.objects.count() == 1  # the transaction still works
+
+
+def test_cursor_of_one_model_is_refused_by_another() -> None:
+    from django_dataflow import WorkflowValidationError
+
+    for i in range(3):
+        Customer.objects.create(name=f"c{i}", email=f"c{i}@example.com")
+        Product.objects.create(name=f"p{i}", sku=f"p{i}", price=1)
+    page = run([("CustomerListNode", "l", {"limit": 1})])["l"]
+    with pytest.raises(NodeExecutionError) as caught:
+        run([("ProductListNode", "l", {"limit": 1, "after": "{{c}}"})], inputs={"c": page["next_cursor"]})
+    assert isinstance(caught.value.__cause__, WorkflowValidationError)
+    assert "shop.Product" in str(caught.value)

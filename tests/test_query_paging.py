@@ -179,8 +179,10 @@ class TestWalkingPages:
         cursor = listing({"order_by": ["description"], "limit": 5})["next_cursor"]
         with CaptureQueriesContext(connection) as queries:
             listing({"order_by": ["description"], "limit": 5, "after": cursor})
-        assert len(queries.captured_queries) == 1
-        assert "OFFSET" not in queries.captured_queries[0]["sql"].upper()
+        # Inside the test's transaction the run also takes a savepoint; one SELECT does the work.
+        selects = [q["sql"] for q in queries.captured_queries if q["sql"].upper().startswith("SELECT")]
+        assert len(selects) == 1
+        assert "OFFSET" not in selects[0].upper()
 
     def test_rows_added_before_the_cursor_do_not_shift_pages(self, shelf: list[Product]) -> None:
         first = listing({"order_by": ["sku"], "limit": 5})

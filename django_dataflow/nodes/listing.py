@@ -62,9 +62,11 @@ class ListMixin:
                 "limit": _limit,
                 "offset": _offset,
                 "with_total": lambda p: flag(p, "with_total", False),
-                "after": lambda p: paging.read_cursor(p["after"], sort_keys(cls.entry, p.get("order_by")))
-                if p["after"] is not None
-                else None,
+                "after": lambda p: None
+                if p["after"] is None
+                else paging.read_cursor(
+                    cls.entry.label, p["after"], sort_keys(cls.entry, p.get("order_by"))
+                ),
             },
         )
         return problems
@@ -78,7 +80,7 @@ class ListMixin:
         matching = cls.queryset(ctx).filter(cls.filter_q(params.get("filter")))
         page = matching
         if params.get("after") is not None:
-            page = page.filter(paging.after(keys, paging.read_cursor(params["after"], keys)))
+            page = page.filter(paging.after(keys, paging.read_cursor(cls.entry.label, params["after"], keys)))
         # Sort keys outside the projection ride along as annotations, for the cursor.
         key_names = [_key_name(path, names, i) for i, (path, _) in enumerate(keys)]
         aliases = {k: F(p.lookup) for k, (p, _) in zip(key_names, keys, strict=True) if k not in names}
@@ -90,7 +92,8 @@ class ListMixin:
         rows = rows[:limit]
         result: dict[str, Any] = {"records": rows, "count": len(rows)}
         if more:
-            result["next_cursor"] = paging.make_cursor(keys, [rows[-1][k] for k in key_names])
+            last = [rows[-1][k] for k in key_names]
+            result["next_cursor"] = paging.make_cursor(cls.entry.label, keys, last)
         convert = row_converter([cls.schema().field_for(name) for name in names])
         for row in rows:
             for alias in aliases:

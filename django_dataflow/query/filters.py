@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
-from django.db import models
+from django.db import connections, models
 from django.db.models import Q, lookups
 from django.db.models.fields.json import KT
 
@@ -268,6 +268,11 @@ def _contains(t: FilterTranslator, path: FieldPath, op: str, arg: Any) -> Q:
         if isinstance(arg, str) and path.is_json:
             return _text("dataflow_contains", text_lookups.Contains)(t, path, op, arg)
         # A list or scalar inside JSON: PostgreSQL's @> (SQLite has no JSON containment).
+        if t.convert and connections[conf.database()].vendor != "postgresql":
+            raise t.error(
+                f"$contains on '{path.dotted}' with a {type(arg).__name__} is JSON containment, "
+                "which needs PostgreSQL; an object operand works everywhere"
+            )
         return _known(path, Q(**{f"{path.lookup}__contains": arg}))
     if internal == "ArrayField":
         return Q(**{f"{path.lookup}__contains": arg if isinstance(arg, list) else [arg]})

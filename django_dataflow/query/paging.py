@@ -21,10 +21,10 @@ _SALT = "django_dataflow.list-cursor"
 Key = tuple[FieldPath, bool]
 
 
-def make_cursor(keys: Sequence[Key], values: Sequence[Any]) -> str:
-    """The cursor for the row whose sort-key values are given."""
+def make_cursor(model: str, keys: Sequence[Key], values: Sequence[Any]) -> str:
+    """The cursor for the row whose sort-key values are given (signed for this model only)."""
     payload = {"k": _names(keys), "v": [jsonable(v) for v in values]}
-    return signing.dumps(payload, salt=_SALT)
+    return signing.dumps(payload, salt=f"{_SALT}:{model}")
 
 
 def _names(keys: Sequence[Key]) -> list[str]:
@@ -32,14 +32,16 @@ def _names(keys: Sequence[Key]) -> list[str]:
     return [("-" if descending else "") + path.dotted for path, descending in keys]
 
 
-def read_cursor(cursor: Any, keys: Sequence[Key]) -> list[Any]:
+def read_cursor(model: str, cursor: Any, keys: Sequence[Key]) -> list[Any]:
     """The sort-key values in a cursor this List made, converted by their fields."""
     if not isinstance(cursor, str):
         raise WorkflowValidationError(f"'after' must be a cursor string, not {type(cursor).__name__}")
     try:
-        payload = signing.loads(cursor, salt=_SALT)
+        payload = signing.loads(cursor, salt=f"{_SALT}:{model}")
     except signing.BadSignature:
-        raise WorkflowValidationError("'after' is not a cursor returned by a List node") from None
+        raise WorkflowValidationError(
+            f"'after' is not a cursor returned by a List node of {model}"
+        ) from None
     names = _names(keys)
     if payload.get("k") != names or len(payload.get("v", ())) != len(names):
         raise WorkflowValidationError(

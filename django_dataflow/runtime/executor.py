@@ -37,7 +37,10 @@ def execute(
     check_inputs(set(workflow.input_names), inputs)
     check_permissions(workflow, ctx.user)
     with tenant_scope(ctx.tenant):
-        if not workflow.writes and before_commit is None:
+        # Inside a caller's transaction a failed read must not leave it aborted (PostgreSQL):
+        # there, even a read-only workflow takes a savepoint.
+        outside = not transaction.get_connection(ctx.using).in_atomic_block
+        if not workflow.writes and before_commit is None and outside:
             return _run_nodes(workflow, ctx, inputs)
         with transaction.atomic(using=ctx.using):
             results = _run_nodes(workflow, ctx, inputs)
