@@ -305,10 +305,14 @@ def test_progress_throttle_keeps_first_last_and_node_changes(monkeypatch: pytest
 
 
 def test_progress_never_fails_the_run() -> None:
+    calls = []
+
     def broken(meta: dict[str, Any]) -> None:
+        calls.append(meta)
         raise ConnectionError("redis is down")
 
-    ProgressThrottle(broken, interval=0)("load", 1, 2)  # logged, not raised
+    assert ProgressThrottle(broken, interval=0)("load", 1, 2) is None  # logged, not raised
+    assert calls == [{"node": "load", "done": 1, "total": 2}]
 
 
 # ------------------------------------------------------------------------- submit validation

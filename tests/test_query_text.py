@@ -424,7 +424,8 @@ class TestRegexGuards:
 
     @pytest.mark.parametrize("pattern", ["(ab)+", "a+b+", "(a|b)+", "[(]a+[)]+", "(Lamp)?", "x*y*"])
     def test_plain_quantifiers_allowed(self, texts: None, pattern: str) -> None:
-        build([("ProductListNode", "n", {"filter": {"name": {"$regex": pattern}}})])
+        workflow = build([("ProductListNode", "n", {"filter": {"name": {"$regex": pattern}}})])
+        assert workflow.node("n").params["filter"] == {"name": {"$regex": pattern}}
 
     def test_guard_on_json_key(self, unchanged_db: Any) -> None:
         message = build_error({"metadata.x": {"$regex": "(a+)+"}}, "CustomerListNode")
