@@ -32,6 +32,10 @@ DATABASES = {
     }
 }
 
-if ENABLED and VIA_SETTINGS:
-    # The same names as bench_app.models.model_name(); settings must not import models.
-    DATAFLOW = {"MODELS": [f"bench_app.Bench{i:03d}" for i in range(COUNT)]}
+if ENABLED:
+    # Every feature on: a named application in the model registry, migrate's registry and policy
+    # signal handlers connected (ALLOW_MIGRATIONS false), the drift checks registered.
+    DATAFLOW = {"APPLICATION": "bench", "ALLOW_MIGRATIONS": False}
+    if VIA_SETTINGS:
+        # The same names as bench_app.models.model_name(); settings must not import models.
+        DATAFLOW["MODELS"] = [f"bench_app.Bench{i:03d}" for i in range(COUNT)]

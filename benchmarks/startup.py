@@ -6,8 +6,11 @@ bench_settings: contenttypes, auth and bench_app, whose models.py builds N model
 (six fields each, including a ForeignKey and a JSONField). The two variants alternate:
 
   without   django_dataflow is not installed and never imported
-  with      django_dataflow is installed and every bench_app model is registered
-            (register() in models.py, or DATAFLOW["MODELS"] with --register settings)
+  with      django_dataflow is installed, every bench_app model is registered (register() in
+            models.py, or DATAFLOW["MODELS"] with --register settings) and every feature is on:
+            DATAFLOW["APPLICATION"] names the application in the persistent model registry,
+            ALLOW_MIGRATIONS is false (migrate's policy and registry handlers are connected),
+            the drift checks are registered (they run with manage.py check, not at setup)
 
 Printed per N: the median django.setup() wall and CPU time of each variant, the median of the
 paired differences, the ratio of the medians and the difference of the minimums; django_dataflow's
@@ -15,7 +18,10 @@ share measured inside django.setup() (importing the app and its models, the regi
 ready(); far less sensitive to other load on the machine than the difference of two totals); the
 first get_node_class() after start-up, where node class generation now happens, and generation
 alone with warm imports; and whether start-up touched the database: it is an SQLite file inside a
-directory that does not exist, so any query would fail the run. (`import django` and
+directory that does not exist, so any query would fail the run. The persistent registry's own
+work, which happens after migrate or on demand and never at setup, is timed too: describing and
+hashing every model, recording them in the registry table (an SQLite file made for it), and building
+them as dynamic models as load_from_database() does. (`import django` and
 django.apps.config, the first module django.setup() imports, are imported before the clock starts
 in both variants, to install the phase timers.)
 
@@ -132,7 +138,54 @@ def child() -> None:
                 assert len(entry.nodes) == 11
             generate.append((time.perf_counter() - started) * 1000)
         report["generate_ms"] = statistics.median(generate)
+        report |= registry_work()
     print(json.dumps(report))
+
+
+def registry_work() -> dict[str, float]:
+    """The persistent registry's work, done after migrate / on demand, never in django.setup()."""
+    from django.db import connections
+
+    from django_dataflow.models import ModelSchemaVersion, RegisteredModel
+    from django_dataflow.registry import registry
+    from django_dataflow.schema_registry.description import describe_entry
+    from django_dataflow.schema_registry.dynamic import build_models
+    from django_dataflow.schema_registry.store import sync
+
+    def median_ms(action: object, repeat: int = 5) -> float:
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            action()  # type: ignore[operator]
+            times.append((time.perf_counter() - started) * 1000)
+        return statistics.median(times)
+
+    def describe() -> list:
+        found = [describe_entry(entry) for entry in registry().entries()]
+        for description in found:
+            assert len(description.schema_hash) == 64
+        return found
+
+    descriptions = describe()
+    figures = {
+        "describe_ms": median_ms(describe),
+        "build_ms": median_ms(lambda: build_models(descriptions)),
+    }
+    # Record them in a registry table of their own: an SQLite file in a fresh directory.
+    connection = connections["default"]
+    connection.close()
+    connection.settings_dict["NAME"] = str(Path(tempfile.mkdtemp(prefix="dataflow-bench-reg-")) / "r.sqlite3")
+    with connection.schema_editor() as editor:
+        editor.create_model(RegisteredModel)
+        editor.create_model(ModelSchemaVersion)
+
+    def first_time() -> None:
+        RegisteredModel.objects.all().delete()
+        assert {r.status for r in sync("default")} == {"created"}
+
+    figures["record_first_ms"] = median_ms(first_time, 3)
+    figures["record_again_ms"] = median_ms(lambda: sync("default"), 3)
+    return figures
 
 
 def measure(models: int, enabled: bool, register: str, pycache: str) -> dict[str, object]:
@@ -233,6 +286,15 @@ def bench(models: int, runs: int, register: str, pycache: str) -> dict[str, floa
           "  (deferred: node modules + one model's classes)")
     print(f"  every model's node classes (warm imports)     median {generate:6.2f} ms"
           f"  ({generate * 1000 / models:.0f} us per model)")
+    registry_rows = (
+        ("describe + hash every model (post_migrate, dataflow_sync)", "describe_ms"),
+        ("record them in the registry table, first time (SQLite)", "record_first_ms"),
+        ("record them again, unchanged (every migrate)", "record_again_ms"),
+        ("build them as dynamic models (load_from_database)", "build_ms"),
+    )
+    print("  persistent registry, after migrate or on demand (never in django.setup()):")
+    for text, key in registry_rows:
+        print(f"    {text:56} median {median(with_dataflow, key):7.2f} ms")
     print(f"  database connections opened during setup: {len(opened)} {opened or ''}")
     if reachable:
         print("  WARNING: the database was reachable, so 'no query' is not proven by this run")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -14,7 +16,10 @@ class DataflowConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Register configured models; invalid settings are left to the system checks and first use."""
+        """Register configured models and connect migrate's signals; invalid settings are left to
+        the system checks and first use. No query: the registry table is written after migrate."""
+        from django.db.models.signals import post_migrate, pre_migrate
+
         from django_dataflow import (
             checks,  # noqa: F401  (registers the system checks)
             conf,
@@ -23,3 +28,21 @@ class DataflowConfig(AppConfig):
 
         configured = conf.model_settings() if not conf.find_problems(conf.raw_settings()) else []
         registry().populate(configured)
+        # sender=self: migrate sends both signals once per app; these run once per migrate.
+        pre_migrate.connect(_refuse_forbidden_migrations, sender=self, dispatch_uid="dataflow_policy")
+        post_migrate.connect(_record_after_migrate, sender=self, dispatch_uid="dataflow_registry")
+
+
+# migrate's receivers; the work is imported on the first signal, so start-up imports nothing more.
+
+
+def _refuse_forbidden_migrations(*, using: str, plan: Any = None, **kwargs: Any) -> None:
+    from django_dataflow.schema_registry.policy import refuse_if_forbidden
+
+    refuse_if_forbidden(plan or [], using=using)
+
+
+def _record_after_migrate(*, using: str, verbosity: int = 1, stdout: Any = None, **kwargs: Any) -> None:
+    from django_dataflow.schema_registry.store import record_after_migrate
+
+    record_after_migrate(using, verbosity=verbosity, stdout=stdout)

@@ -54,14 +54,14 @@ def recommended_settings(redis_url: str, *, visibility_timeout: int = 3600) -> d
 
 def is_eager(app: Any = None) -> bool:
     """Whether CeleryRuntime would run in this process (no broker configured, or forced)."""
-    from django_dataflow.runtime.celery import is_eager as decide
+    from django_dataflow.runtime.broker import is_eager as decide
 
     return decide(app)
 
 
 def configure(app: Any = None, queue: str = QUEUE) -> Any:
     """Add django-dataflow's route to an existing app's task_routes (keeping the app's own)."""
-    from django_dataflow.runtime.celery import resolve_app
+    from django_dataflow.runtime.broker import resolve_app
 
     app = resolve_app(app)
     routes = app.conf.task_routes

@@ -40,3 +40,42 @@ def check_sqlite_journal(app_configs: Any = None, **kwargs: Any) -> list[checks.
             id="django_dataflow.W001",
         )
     ]
+
+
+@checks.register("django_dataflow")
+def check_model_drift(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W101-W104 drift of registered models; I101/I102 when the database or registry table is missing.
+
+    Runs with manage.py check and every command that checks, never during django.setup(); an
+    unreachable database or an unmigrated registry table is reported as information, not an error.
+    """
+    if conf.find_problems(conf.raw_settings()):
+        return []
+    from django_dataflow.schema_registry.drift import find_drift
+
+    labels = None if app_configs is None else [config.label for config in app_configs]
+    return [
+        (checks.Warning if finding.is_drift else checks.Info)(
+            finding.text(), hint=finding.hint or None, obj=finding.obj, id=finding.id
+        )
+        for finding in find_drift(labels)
+    ]
+
+
+@checks.register("django_dataflow")
+def check_statement_timeout(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W002: STATEMENT_TIMEOUT_MS is set but the workflow database is not PostgreSQL (it is ignored)."""
+    if conf.find_problems(conf.raw_settings()) or conf.statement_timeout_ms() is None:
+        return []
+    alias = conf.database()
+    engine = settings.DATABASES.get(alias, {}).get("ENGINE", "")
+    if "postgresql" in engine:
+        return []
+    return [
+        checks.Warning(
+            f"DATAFLOW['STATEMENT_TIMEOUT_MS'] is set but database {alias!r} is not PostgreSQL; "
+            "runs there have no statement timeout.",
+            hint="Remove the setting, or bound runs another way (e.g. SQLite's busy timeout only waits).",
+            id="django_dataflow.W002",
+        )
+    ]

@@ -28,7 +28,7 @@ OPTIONS: dict[str, Option] = {
         (list, tuple),
         (),
         "Models to register without a decorator: 'app_label.Model' or "
-        '{"model": ..., "name": ..., "exclude_fields": [...]}.',
+        '{"model": ..., "name": ..., "exclude_fields": [...], "row_filter": "dotted.path"}.',
     ),
     "DEFAULT_LIMIT": Option((int,), 100, "Records a List node returns when it gives no 'limit'."),
     "MAX_LIMIT": Option((int,), 10_000, "Largest 'limit' a List node accepts."),
@@ -58,6 +58,28 @@ OPTIONS: dict[str, Option] = {
     "MAX_FILTER_TERMS": Option((int,), 1_000, "Most conditions one filter may hold."),
     "BULK_BATCH_SIZE": Option((int,), 1_000, "Rows per chunk for bulk nodes without 'batch_size'."),
     "MAX_REGEX_LENGTH": Option((int,), 1_000, "Longest pattern $regex/$iregex accept."),
+    "APPLICATION": Option(
+        (str, type(None)), None,
+        "This application's name in the model registry table (default: the settings module's "
+        "top-level package).",
+    ),
+    "ALLOW_MIGRATIONS": Option(
+        (bool,), True,
+        "Whether migrate may apply migrations of dataflow-registered models in this process.",
+    ),
+    "MAX_NODES": Option((int,), 1_000, "Most nodes one workflow may hold."),
+    "MAX_CONNECTIONS": Option((int,), 10_000, "Most connections one workflow may hold."),
+    "MAX_PARAMS_BYTES": Option(
+        (int,), 1_048_576,
+        "Largest JSON size of one node's params (bulk 'data' aside) and of a run's inputs.",
+    ),
+    "MAX_BULK_ROWS": Option(
+        (int,), 1_000_000, "Most rows one bulk node may write, and most values in $in/$nin/'ids'."
+    ),
+    "STATEMENT_TIMEOUT_MS": Option(
+        (int, type(None)), None,
+        "PostgreSQL statement_timeout of a run's SQL (SET LOCAL in the run's transaction); None: off.",
+    ),
 }
 
 
@@ -104,7 +126,7 @@ def find_problems(raw: Any) -> list[Problem]:
                 Problem(
                     "django_dataflow.E003",
                     f"{SETTING_NAME}['MODELS'] entries must be 'app_label.ModelName' strings or "
-                    "dicts with 'model' and optional 'name' and 'exclude_fields'.",
+                    "dicts with 'model' and optional 'name', 'exclude_fields' and 'row_filter'.",
                 )
             )
         elif key in _POSITIVE_NUMBERS and not value > 0:
@@ -113,6 +135,13 @@ def find_problems(raw: Any) -> list[Problem]:
             )
         elif key == "CELERY_QUEUE" and not value:
             problems.append(Problem("django_dataflow.E003", f"{SETTING_NAME}['CELERY_QUEUE'] is empty."))
+        elif key == "APPLICATION" and value is not None and not 0 < len(value.strip()) <= 100:
+            problems.append(
+                Problem(
+                    "django_dataflow.E003",
+                    f"{SETTING_NAME}['APPLICATION'] must be a name of 1 to 100 characters.",
+                )
+            )
         elif key == "CELERY_MAX_RETRIES" and value < 0:
             problems.append(
                 Problem("django_dataflow.E003", f"{SETTING_NAME}['CELERY_MAX_RETRIES'] must be at least 0.")
@@ -139,12 +168,13 @@ def find_problems(raw: Any) -> list[Problem]:
 
 def _valid_model_entry(value: Any) -> bool:
     if isinstance(value, dict):
-        if set(value) - {"model", "name", "exclude_fields"} or "model" not in value:
+        if set(value) - {"model", "name", "exclude_fields", "row_filter"} or "model" not in value:
             return False
         excluded = value.get("exclude_fields", [])
         return (
             _valid_model_entry(value["model"])
             and isinstance(value.get("name", ""), str)
+            and isinstance(value.get("row_filter", ""), str)
             and isinstance(excluded, (list, tuple))
             and all(isinstance(f, str) for f in excluded)
         )
@@ -166,10 +196,19 @@ def _values() -> dict[str, Any]:
     return {k: o.default for k, o in OPTIONS.items()} | dict(raw or {})
 
 
+_generation = [0]
+
+
 @receiver(setting_changed)
 def _reload(*, setting: str, **kwargs: Any) -> None:
     if setting == SETTING_NAME:
         _values.cache_clear()
+        _generation[0] += 1
+
+
+def generation() -> int:
+    """Changes whenever the DATAFLOW setting does: part of the key of anything derived from it."""
+    return _generation[0]
 
 
 def get(key: str) -> Any:
@@ -183,12 +222,14 @@ class ModelSetting(NamedTuple):
     label: str
     name: str | None = None
     exclude_fields: tuple[str, ...] = ()
+    #: Dotted path of a callable(user) -> Q, imported when the registry is populated.
+    row_filter: str | None = None
 
 
 def model_settings() -> list[ModelSetting]:
     """Models listed in DATAFLOW['MODELS'], as labels with their options."""
     return [
-        ModelSetting(v["model"], v.get("name"), tuple(v.get("exclude_fields", ())))
+        ModelSetting(v["model"], v.get("name"), tuple(v.get("exclude_fields", ())), v.get("row_filter"))
         if isinstance(v, dict)
         else ModelSetting(v)
         for v in get("MODELS")
@@ -263,3 +304,43 @@ def max_regex_length() -> int:
 def bulk_batch_size() -> int:
     """Default rows per chunk for bulk nodes."""
     return int(get("BULK_BATCH_SIZE"))
+
+
+def application() -> str:
+    """This application's name in the model registry (APPLICATION, else the settings package)."""
+    name = get("APPLICATION")
+    if name:
+        return str(name).strip()
+    module = getattr(settings, "SETTINGS_MODULE", None) or "default"
+    return module.split(".", 1)[0]
+
+
+def allow_migrations() -> bool:
+    """Whether migrate may apply migrations of registered models in this process."""
+    return bool(get("ALLOW_MIGRATIONS"))
+
+
+def max_nodes() -> int:
+    """Most nodes a workflow may hold."""
+    return int(get("MAX_NODES"))
+
+
+def max_connections() -> int:
+    """Most connections a workflow may hold."""
+    return int(get("MAX_CONNECTIONS"))
+
+
+def max_params_bytes() -> int:
+    """Largest JSON size of one node's params (bulk data aside) and of a run's inputs."""
+    return int(get("MAX_PARAMS_BYTES"))
+
+
+def max_bulk_rows() -> int:
+    """Most rows a bulk node may write (and values a list operand may hold)."""
+    return int(get("MAX_BULK_ROWS"))
+
+
+def statement_timeout_ms() -> int | None:
+    """PostgreSQL statement timeout for a run's statements, in milliseconds (None: off)."""
+    value = get("STATEMENT_TIMEOUT_MS")
+    return None if value is None else int(value)

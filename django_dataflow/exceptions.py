@@ -12,10 +12,16 @@ __all__ = [
     "NodeExecutionError",
     "PermissionDenied",
     "RecordNotFound",
+    "RegistryError",
+    "RowRejected",
     "RunCancelled",
     "RunTimeout",
     "WorkflowValidationError",
 ]
+
+
+#: Problems a WorkflowValidationError's message lists (all of them are in .errors).
+MESSAGE_PROBLEMS = 50
 
 
 class DataflowError(Exception):
@@ -31,8 +37,12 @@ class WorkflowValidationError(DataflowError, ValueError):
         super().__init__("; ".join(self.errors) if len(self.errors) < 2 else self._multi())
 
     def _multi(self) -> str:
-        lines = "\n".join(f"  - {e}" for e in self.errors)
-        return f"{len(self.errors)} problems:\n{lines}"
+        # The message stays readable however many problems hostile input causes; .errors has all.
+        shown = self.errors[:MESSAGE_PROBLEMS]
+        lines = "\n".join(f"  - {e}" for e in shown)
+        more = len(self.errors) - len(shown)
+        tail = f"\n  ... and {more} more (see .errors)" if more else ""
+        return f"{len(self.errors)} problems:\n{lines}{tail}"
 
 
 class NodeExecutionError(DataflowError):
@@ -76,6 +86,20 @@ class PermissionDenied(DataflowError, django_exceptions.PermissionDenied):
         super().__init__(message)
 
 
+class RowRejected(DataflowError):
+    """The database refused a row of a bulk node's input: names the row index, chunk and field."""
+
+    def __init__(
+        self, message: str, *, row: int | None = None, chunk: int | None = None, field: str | None = None
+    ) -> None:
+        self.row = row
+        self.chunk = chunk
+        self.field = field
+        where = "" if row is None else f"row {row} (chunk {chunk}): "
+        where += "" if field is None else f"field '{field}': "
+        super().__init__(where + message)
+
+
 class RunCancelled(DataflowError):
     """wait() on a run that was cancelled before it started."""
 
@@ -91,6 +115,10 @@ class RunTimeout(DataflowError, TimeoutError):
         self.run_id = run_id
         self.status = status
         super().__init__(message)
+
+
+class RegistryError(DataflowError, LookupError):
+    """The model registry table cannot answer: not migrated, or it lacks a model or table asked for."""
 
 
 def valid_names(names: Iterable[str], limit: int = 60) -> str:

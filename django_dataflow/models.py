@@ -1,4 +1,5 @@
-"""The app's own tables: the run history (WorkflowRun) and named workflows (WorkflowDefinition)."""
+"""The app's own tables: the run history (WorkflowRun), named workflows (WorkflowDefinition) and
+the persistent model registry (RegisteredModel, ModelSchemaVersion)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from django_dataflow.workflow.graph import Workflow
@@ -28,12 +30,12 @@ class WorkflowRun(models.Model):
     run_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workflow = models.JSONField(help_text="The workflow's to_dict() form.")
     inputs = models.JSONField(default=dict, blank=True)
-    tenant = models.CharField(max_length=63, blank=True, default="", db_index=True)
+    tenant = models.CharField(max_length=63, blank=True, default="")
     # The submitting user's pk as text: no FK, so runs survive user deletion and tenant schemas.
     user_id = models.CharField(max_length=64, blank=True, default="")
     runtime = models.CharField(max_length=16, default="local")
     status = models.CharField(
-        max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING, db_index=True
+        max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING
     )
     node_stats = models.JSONField(
         default=dict, blank=True, help_text="Per node: seconds taken and rows affected."
@@ -44,19 +46,28 @@ class WorkflowRun(models.Model):
     # The error's class name, so that wait() re-raises e.g. RecordNotFound as RecordNotFound.
     error_type = models.CharField(max_length=100, blank=True, default="")
     definition = models.CharField(
-        max_length=100, blank=True, default="", db_index=True,
+        max_length=100, blank=True, default="",
         help_text="Name of the WorkflowDefinition the run came from, if any.",
     )
     definition_version = models.PositiveIntegerField(null=True, blank=True)
-    celery_task_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    celery_task_id = models.CharField(max_length=255, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "workflow run"
+        # Few indexes, none on a column a run's life changes (status, timings, results): every
+        # run is inserted once and updated twice (claimed, finished), and with no indexed column
+        # touched PostgreSQL updates the row in place (HOT) instead of writing every index again.
+        # Runs are found by run_id, by recency, per tenant and per definition (docs/decisions.md).
+        indexes = [
+            models.Index(fields=["created_at"], name="dataflow_run_created"),
+            models.Index(fields=["tenant", "created_at"], name="dataflow_run_tenant"),
+            models.Index(fields=["definition", "created_at"], name="dataflow_run_definition"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.run_id} ({self.status})"
@@ -134,3 +145,70 @@ class WorkflowDefinition(models.Model):
             return False
         self.version = stored[1] + 1
         return True
+
+
+class RegisteredModel(models.Model):
+    """One application's record of one registered model: its table, fields and schema hash.
+
+    Written after migrate (post_migrate) and by manage.py dataflow_sync, never at start-up. Several
+    applications sharing a database each keep their own row per model; the drift check compares
+    them by table.
+    """
+
+    application = models.CharField(max_length=100, help_text="DATAFLOW['APPLICATION'] of the recorder.")
+    app_label = models.CharField(max_length=100)
+    model_name = models.CharField(max_length=100, help_text="The model's class name.")
+    node_name = models.CharField(max_length=100, help_text="Prefix of the node types, e.g. 'Product'.")
+    db_table = models.CharField(max_length=255, db_index=True)
+    fields = models.JSONField(default=list, help_text="Concrete fields: name, type, null, default, ...")
+    hidden_fields = models.JSONField(default=list, blank=True, help_text="register(exclude_fields=...).")
+    schema_hash = models.CharField(max_length=64)
+    version = models.PositiveIntegerField(default=1, help_text="Goes up by one when the hash changes.")
+    managed = models.BooleanField(default=True, help_text="Whether migrations create the table.")
+    dynamic = models.BooleanField(
+        default=False, help_text="Recorded from a discovered model, not from code of this application."
+    )
+    migrates = models.BooleanField(
+        default=True, help_text="DATAFLOW['ALLOW_MIGRATIONS'] of the recording application."
+    )
+    first_registered = models.DateTimeField(default=timezone.now)
+    last_registered = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["app_label", "model_name", "application"]
+        verbose_name = "registered model"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "app_label", "model_name"], name="dataflow_registered_model_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} v{self.version} ({self.application})"
+
+    @property
+    def label(self) -> str:
+        """The model's 'app_label.ModelName' in the recording application."""
+        return f"{self.app_label}.{self.model_name}"
+
+
+class ModelSchemaVersion(models.Model):
+    """The history of a RegisteredModel: one row per version, with the fields it had then."""
+
+    registered_model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    schema_hash = models.CharField(max_length=64)
+    fields = models.JSONField(default=list)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["registered_model", "version"]
+        verbose_name = "model schema version"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["registered_model", "version"], name="dataflow_schema_version_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.registered_model_id} v{self.version} {self.schema_hash[:12]}"

@@ -6,23 +6,29 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
+from django.utils.module_loading import import_string
 
 from django_dataflow.nodes import OPERATION_NAMES
 
 if TYPE_CHECKING:
+    from django.db.models import Q
+
     from django_dataflow.conf import ModelSetting
     from django_dataflow.nodes.base import ModelNode
     from django_dataflow.nodes.schema import ModelSchema
+    from django_dataflow.schema_registry.dynamic import LoadedModels
 
 __all__ = [
     "ModelEntry",
     "get_entry",
     "get_node_class",
+    "load_from_database",
+    "load_tables",
     "models_registered",
     "node_types",
     "register",
@@ -30,6 +36,8 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=type[models.Model])
+#: register(..., row_filter=...): the run's user -> the Q of the rows that user may see and change.
+RowFilter = Callable[[Any], "Q"]
 
 
 @dataclass(eq=False)
@@ -39,6 +47,10 @@ class ModelEntry:
     model: type[models.Model]
     name: str
     exclude_fields: frozenset[str] = frozenset()
+    #: Built at run time from the registry table or an existing table, not from this process's code.
+    dynamic: bool = False
+    #: callable(user) -> Q: the rows a user may see and change through this model's nodes.
+    row_filter: RowFilter | None = None
 
     @cached_property
     def nodes(self) -> dict[str, type[ModelNode]]:
@@ -64,9 +76,23 @@ class ModelEntry:
         """Node type name -> operation, without generating any class."""
         return {f"{self.name}{op}Node": op for op in OPERATION_NAMES}
 
-    def same_options(self, name: str, exclude_fields: frozenset[str]) -> bool:
+    def same_options(self, name: str, exclude_fields: frozenset[str], row_filter: RowFilter | None) -> bool:
         """Whether a second registration asks for exactly this entry."""
-        return self.name == name and self.exclude_fields == exclude_fields
+        return (
+            self.name == name and self.exclude_fields == exclude_fields and self.row_filter == row_filter
+        )
+
+    def hides(self, field: Any) -> bool:
+        """Whether exclude_fields names this field (by name or attname) or, for a reverse relation,
+        the foreign key behind it on a registered model (the link itself is then hidden)."""
+        if field.name in self.exclude_fields or getattr(field, "attname", None) in self.exclude_fields:
+            return True
+        remote = getattr(field, "field", None) if field.auto_created and not field.concrete else None
+        if remote is not None:
+            other = _registry._entries.get(field.related_model)
+            return other is not None and (remote.name in other.exclude_fields
+                                          or remote.attname in other.exclude_fields)
+        return False
 
     def check_options(self) -> None:
         """Refuse exclude_fields that name no field (needs the model's fields to be ready)."""
@@ -86,13 +112,21 @@ class Registry:
     def __init__(self) -> None:
         self._entries: dict[type[models.Model], ModelEntry] = {}
         self._by_name: dict[str, ModelEntry] = {}
+        # Dynamic models live in an app registry of their own, so apps.get_model() cannot find them.
+        self._by_label: dict[str, ModelEntry] = {}
         self._types: dict[str, tuple[ModelEntry, str]] = {}
         self._ready = False
         self.lock = threading.RLock()
         self.listeners: list[Callable[[], None]] = []
 
     def add(
-        self, model: type[models.Model], *, name: str | None, exclude_fields: Iterable[str]
+        self,
+        model: type[models.Model],
+        *,
+        name: str | None,
+        exclude_fields: Iterable[str],
+        dynamic: bool = False,
+        row_filter: RowFilter | None = None,
     ) -> ModelEntry:
         """Register a model; its options are checked now if the app registry is ready."""
         if not (isinstance(model, type) and issubclass(model, models.Model)):
@@ -103,17 +137,25 @@ class Registry:
         if not node_name.isidentifier():
             raise ImproperlyConfigured(f"Node name {node_name!r} for {model.__name__} is not an identifier.")
         excluded = frozenset(exclude_fields)
+        if row_filter is not None and not callable(row_filter):
+            raise ImproperlyConfigured(
+                f"row_filter of {model._meta.label} must be a callable(user) -> Q, not {row_filter!r}."
+            )
         with self.lock:
             existing = self._entries.get(model)
             if existing is not None:
-                if existing.same_options(node_name, excluded):
+                if existing.same_options(node_name, excluded, row_filter):
                     return existing
                 raise ImproperlyConfigured(
                     f"{model._meta.label} is registered twice with different options "
                     f"(name {existing.name!r} vs {node_name!r}, exclude_fields "
-                    f"{sorted(existing.exclude_fields)} vs {sorted(excluded)})."
+                    f"{sorted(existing.exclude_fields)} vs {sorted(excluded)}, row_filter "
+                    f"{existing.row_filter!r} vs {row_filter!r})."
                 )
-            entry = ModelEntry(model=model, name=node_name, exclude_fields=excluded)
+            entry = ModelEntry(
+                model=model, name=node_name, exclude_fields=excluded, dynamic=dynamic,
+                row_filter=row_filter,
+            )
             clash = self._by_name.get(node_name) or next(
                 (self._types[t][0] for t in entry.type_names() if t in self._types), None
             )
@@ -127,6 +169,7 @@ class Registry:
                 entry.check_options()  # a refused registration leaves nothing behind
             self._entries[model] = entry
             self._by_name[node_name] = entry
+            self._by_label[entry.label.lower()] = entry
             for type_name, op in entry.type_names().items():
                 self._types[type_name] = (entry, op)
             self._changed()
@@ -143,6 +186,8 @@ class Registry:
             if entry is None:
                 return
             del self._by_name[entry.name]
+            if self._by_label.get(entry.label.lower()) is entry:
+                del self._by_label[entry.label.lower()]
             for type_name in entry.type_names():
                 self._types.pop(type_name, None)
             self._changed()
@@ -156,7 +201,15 @@ class Registry:
                 raise ImproperlyConfigured(
                     f"[django_dataflow.E004] DATAFLOW['MODELS'] names {item.label!r}: {exc}"
                 ) from None
-            self.add(model, name=item.name, exclude_fields=item.exclude_fields)
+            row_filter = None
+            if item.row_filter:
+                try:
+                    row_filter = import_string(item.row_filter)
+                except ImportError as exc:
+                    raise ImproperlyConfigured(
+                        f"[django_dataflow.E004] DATAFLOW['MODELS'] row_filter of {item.label!r}: {exc}"
+                    ) from None
+            self.add(model, name=item.name, exclude_fields=item.exclude_fields, row_filter=row_filter)
         with self.lock:
             for entry in self._entries.values():
                 entry.check_options()  # bad options still fail django.setup()
@@ -165,6 +218,8 @@ class Registry:
     def entry(self, model: type[models.Model] | str) -> ModelEntry | None:
         """The entry of a model class or label, or None."""
         if isinstance(model, str):
+            if model.lower() in self._by_label:
+                return self._by_label[model.lower()]
             try:
                 model = apps.get_model(model)
             except (LookupError, ValueError):
@@ -192,18 +247,27 @@ _registry = Registry()
 
 
 @overload
-def register(model: M, *, name: str | None = ..., exclude_fields: Iterable[str] = ...) -> M: ...
+def register(
+    model: M, *, name: str | None = ..., exclude_fields: Iterable[str] = ...,
+    row_filter: RowFilter | None = ...,
+) -> M: ...
 @overload
 def register(
-    model: None = ..., *, name: str | None = ..., exclude_fields: Iterable[str] = ...
+    model: None = ..., *, name: str | None = ..., exclude_fields: Iterable[str] = ...,
+    row_filter: RowFilter | None = ...,
 ) -> Callable[[M], M]: ...
 def register(
-    model: M | None = None, *, name: str | None = None, exclude_fields: Iterable[str] = ()
+    model: M | None = None, *, name: str | None = None, exclude_fields: Iterable[str] = (),
+    row_filter: RowFilter | None = None,
 ) -> M | Callable[[M], M]:
-    """Register a model for node generation; works as @register, @register(...) or a call."""
+    """Register a model for node generation; works as @register, @register(...) or a call.
+
+    row_filter(user) -> Q limits every node of the model, for runs given that user, to the rows the
+    Q selects (reads, updates, deletes, bulk writes, upsert conflicts, counts and aggregates).
+    """
 
     def decorate(cls: M) -> M:
-        _registry.add(cls, name=name, exclude_fields=exclude_fields)
+        _registry.add(cls, name=name, exclude_fields=exclude_fields, row_filter=row_filter)
         return cls
 
     return decorate if model is None else decorate(model)
@@ -242,3 +306,27 @@ def registry() -> Registry:
     return _registry
 
 
+
+
+def load_from_database(
+    labels: Iterable[str] | None = None,
+    *,
+    using: str | None = None,
+    application: str | None = None,
+    names: dict[str, str] | None = None,
+) -> LoadedModels:
+    """Register, as unmanaged dynamic models with nodes, the registry table's models that this
+    process has no code for (all, or those named by label or node name; names renames nodes)."""
+    from django_dataflow.schema_registry.dynamic import load_registered
+
+    return load_registered(labels, using=using, application=application, names=names)
+
+
+def load_tables(
+    patterns: str | Iterable[str], *, app_label: str = "legacy", using: str | None = None
+) -> LoadedModels:
+    """Register existing tables matching shell-style patterns ('legacy_*') as unmanaged dynamic
+    models with nodes, introspected as inspectdb does."""
+    from django_dataflow.schema_registry.dynamic import load_introspected
+
+    return load_introspected(patterns, app_label=app_label, using=using)

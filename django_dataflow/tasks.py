@@ -6,8 +6,9 @@ from typing import Any
 
 from celery import shared_task
 
+from django_dataflow.celery import TASK_NAME
 from django_dataflow.exceptions import DataflowError
-from django_dataflow.runtime.celery import TASK_NAME, ProgressThrottle, perform
+from django_dataflow.runtime.worker import ProgressThrottle, perform
 
 
 # acks_late + reject_on_worker_lost: a message is acknowledged only after the run finished, so a
@@ -35,3 +36,7 @@ def run_workflow(
         # The failure is recorded on the run; failing the task too keeps Celery's monitoring honest.
         raise outcome.error
     return outcome.summary()
+
+
+# The tasks of CeleryRuntime.submit_partitioned(), registered wherever this module is.
+from django_dataflow.runtime import partition_tasks  # noqa: E402, F401

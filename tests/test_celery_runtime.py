@@ -18,8 +18,7 @@ from django_dataflow import CeleryRuntime, NodeExecutionError, RecordNotFound, W
 from django_dataflow import celery as dataflow_celery
 from django_dataflow.exceptions import DataflowError, PermissionDenied, RunCancelled, RunTimeout
 from django_dataflow.models import WorkflowRun
-from django_dataflow.runtime import celery as runtime_celery
-from django_dataflow.runtime import executor
+from django_dataflow.runtime import broker, executor, retries, worker
 from django_dataflow.runtime.celery import ProgressThrottle, RunHandle, is_eager, is_transient
 from django_dataflow.tenancy import TenantError
 from shop.models import Order, Product
@@ -275,11 +274,11 @@ def test_validation_error_as_cause_is_not_transient() -> None:
 
 def test_retry_delays_grow_and_are_capped(settings: Any) -> None:
     settings.DATAFLOW = {**settings.DATAFLOW, "CELERY_RETRY_DELAY": 1.0}
-    assert 0.75 <= runtime_celery.retry_delay(0) <= 1.25
-    assert 3.0 <= runtime_celery.retry_delay(2) <= 5.0
-    assert runtime_celery.retry_delay(20) == 60.0
-    assert runtime_celery.busy_delay(0) == 0.25
-    assert runtime_celery.busy_delay(10) == 5.0
+    assert 0.75 <= retries.retry_delay(0) <= 1.25
+    assert 3.0 <= retries.retry_delay(2) <= 5.0
+    assert retries.retry_delay(20) == 60.0
+    assert retries.busy_delay(0) == 0.25
+    assert retries.busy_delay(10) == 5.0
 
 
 # ---------------------------------------------------------------------------------- progress
@@ -288,7 +287,7 @@ def test_retry_delays_grow_and_are_capped(settings: Any) -> None:
 def test_progress_throttle_keeps_first_last_and_node_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     published: list[dict[str, Any]] = []
     clock = iter([0.0, 0.1, 0.2, 0.3, 2.0, 2.1])
-    monkeypatch.setattr(runtime_celery.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(worker.time, "monotonic", lambda: next(clock))
     throttle = ProgressThrottle(published.append, interval=1.0)
     throttle("load", 1000, 5000)  # first: published
     throttle("load", 2000, 5000)  # 0.1 s later: dropped
@@ -393,21 +392,21 @@ def test_eager_when_no_broker_is_configured(settings: Any) -> None:
 
 def test_without_celery_installed(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     settings.DATAFLOW = {**settings.DATAFLOW, "CELERY_EAGER": None}
-    monkeypatch.setattr(runtime_celery, "celery_installed", lambda: False)
+    monkeypatch.setattr(broker, "celery_installed", lambda: False)
     settings.CELERY_BROKER_URL = ""
     assert is_eager() is True
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/5"
     with pytest.raises(ImproperlyConfigured, match=r"django-dataflow\[celery\]"):
         is_eager()
     with pytest.raises(ImproperlyConfigured, match="needs Celery"):
-        runtime_celery.resolve_app()
+        broker.resolve_app()
 
 
 def test_celery_app_setting_names_the_app(settings: Any) -> None:
     from tests.celery_support import client_app
 
     settings.DATAFLOW = {**settings.DATAFLOW, "CELERY_APP": "tests.celery_support.client_app"}
-    assert runtime_celery.resolve_app() is client_app
+    assert broker.resolve_app() is client_app
 
 
 class _StubTask:
@@ -585,3 +584,39 @@ def test_without_a_result_backend_wait_reads_the_row(
         "order", "OrderCreateNode", "no such product"
     )
     assert str(caught.value) == "node 'order' (OrderCreateNode) failed: no such product"
+
+
+# ---------------------------------------------------------------------------------- run table
+
+
+@pytest.mark.postgres
+def test_claim_and_finish_update_the_run_row_in_place(django_capture_on_commit_callbacks: Any) -> None:
+    """No index covers a column a run's life changes, so both updates are HOT (no index writes)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = %s", [WorkflowRun._meta.db_table]
+        )
+        indexes = " ".join(row[0] for row in cursor.fetchall())
+        cursor.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = %s", [WorkflowRun._meta.db_table]
+        )
+        options = cursor.fetchone()[0]
+    for changing in ("status", "started_at", "finished_at", "attempts", "results"):
+        assert f"({changing}" not in indexes and f", {changing}" not in indexes
+    assert options == ["fillfactor=70"]
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::regclass::oid", [WorkflowRun._meta.db_table])
+        oid = cursor.fetchone()[0]
+        with django_capture_on_commit_callbacks(execute=True):
+            handle = CeleryRuntime().submit(create_workflow("HOT-1"), inputs={"qty": 1})
+        assert handle.status() == "succeeded"
+        cursor.execute(
+            "SELECT pg_stat_get_xact_tuples_updated(%s), pg_stat_get_xact_tuples_hot_updated(%s)",
+            [oid, oid],
+        )
+        updated, hot = cursor.fetchone()
+    assert updated >= 2
+    assert hot == updated

@@ -268,6 +268,13 @@ class TestRefusedCursors:
             message = build_error({"order_by": ["price"], "limit": 5, "after": cursor})
         assert "'after' is not a cursor" in message
 
+    def test_signed_with_a_rotated_secret_still_in_fallbacks(self, cursor: str) -> None:
+        old = settings.SECRET_KEY
+        with override_settings(SECRET_KEY="the new secret key, long enough to be a real one",
+                               SECRET_KEY_FALLBACKS=[old]):
+            result = listing({"order_by": ["price"], "limit": 5, "after": cursor})
+        assert result["records"][0]["id"] == expected([("price", False)], product_rows())[5]
+
     def test_not_a_string(self, shelf: list[Product]) -> None:
         message = build_error({"order_by": ["price"], "after": 5})
         assert "'after' must be a cursor string, not int" in message

@@ -158,6 +158,7 @@ def test_manage_py_check_fails_on_invalid_settings(restore_cache: None) -> None:
     assert "DATAFLOW['UNKNOWN']" in str(info.value)
 
 
+@pytest.mark.django_db  # the drift checks (W101-W104) read the database
 def test_valid_project_settings_pass_every_check() -> None:
     assert check_settings() == []
     out = StringIO()

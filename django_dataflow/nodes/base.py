@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.db import models
 from django.db.models import Q, QuerySet
 
+from django_dataflow import access
 from django_dataflow.exceptions import (
     MultipleRecordsFound,
     RecordNotFound,
     WorkflowValidationError,
     valid_names,
 )
-from django_dataflow.nodes.values import jsonable, to_python
+from django_dataflow.nodes.values import check_storable, jsonable, to_python
 from django_dataflow.query import filters
 from django_dataflow.workflow.templating import is_template
 
@@ -96,8 +97,11 @@ class ModelNode:
 
     @classmethod
     def queryset(cls, ctx: RunContext) -> QuerySet[Any]:
-        """The model's default manager on the run's database."""
-        return cls.model._default_manager.using(ctx.using)
+        """The model's default manager on the run's database, limited to the rows the run's user
+        may see and change when the model has a row_filter."""
+        queryset = cls.model._default_manager.using(ctx.using)
+        run_access = access.current()
+        return queryset if run_access is None else run_access.scoped(cls.entry, queryset)
 
     @classmethod
     def filter_q(cls, spec: Any, *, where: str = "filter") -> Q:
@@ -129,7 +133,9 @@ class ModelNode:
                 raise WorkflowValidationError(
                     f"unknown field {name!r} for {cls.type_name}; valid fields: {valid_names(writable)}"
                 )
-            converted[field.attname] = to_python(field, value, where=where)
+            value = to_python(field, value, where=where)
+            check_storable(field, value, f"{where}{field.name}")
+            converted[field.attname] = value
         return converted
 
     @classmethod

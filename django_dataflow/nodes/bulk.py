@@ -9,14 +9,23 @@ from typing import Any, ClassVar
 from django.db.models import Q
 from django.utils import timezone
 
-from django_dataflow import conf
-from django_dataflow.exceptions import WorkflowValidationError
+from django_dataflow import bounds, conf
+from django_dataflow.exceptions import RowRejected, WorkflowValidationError
+from django_dataflow.nodes import scope
 from django_dataflow.nodes.listing import empty_filter_problems, require_filter
 from django_dataflow.nodes.params import flag, integer, static_problems
+from django_dataflow.nodes.pg_bulk import (
+    copy_create,
+    copy_unavailable,
+    copy_update,
+    delete_ids,
+    update_columns,
+)
 from django_dataflow.nodes.rows import (
     check_deferred_constraints,
     data_size,
     instance_chunks,
+    iterate_data,
 )
 from django_dataflow.nodes.values import to_python
 from django_dataflow.runtime.context import RunContext
@@ -72,14 +81,21 @@ class BulkCreateMixin:
 
     @classmethod
     def run(cls: Any, params: dict[str, Any], ctx: RunContext) -> dict[str, int]:
-        """bulk_create per chunk, streaming the input."""
+        """COPY on PostgreSQL; elsewhere (see copy_unavailable) bulk_create per chunk, streaming."""
         size = batch_size(params)
+        validate = flag(params, "validate", False)
+        # A row filter must see the written primary keys, which COPY does not return.
+        if not scope.is_limited(cls) and copy_unavailable(cls, ctx.using, validate=validate) is None:
+            created = copy_create(cls, params["data"], size, ctx)
+            check_deferred_constraints(cls, ctx.using)
+            return {"created": created}
         total = data_size(params["data"])
         created = 0
         manager = cls.queryset(ctx)
-        chunks = instance_chunks(cls, params["data"], size, validate=flag(params, "validate", False))
+        chunks = instance_chunks(cls, params["data"], size, validate=validate)
         for _start, built in chunks:
             manager.bulk_create([obj for _values, obj in built], batch_size=size)
+            scope.check_written(cls, ctx, [obj.pk for _values, obj in built])
             created += len(built)
             ctx.report(created, total)
         check_deferred_constraints(cls, ctx.using)
@@ -130,7 +146,7 @@ class BulkUpdateMixin:
         for field in cls.schema().auto_now_fields:
             is_datetime = field.get_internal_type() == "DateTimeField"
             values.setdefault(field.attname, now if is_datetime else now.date())
-        updated = cls.queryset(ctx).filter(cls.filter_q(spec)).update(**values)
+        updated = scope.update_where(cls, ctx, cls.filter_q(spec), values)
         check_deferred_constraints(cls, ctx.using)
         return {"updated": updated}
 
@@ -138,17 +154,31 @@ class BulkUpdateMixin:
     def _update_rows(cls: Any, params: dict[str, Any], ctx: RunContext) -> int:
         pk = cls.model._meta.pk
         size = batch_size(params)
+        validate = flag(params, "validate", False)
+        rows = _with_pk(iterate_data(params["data"]), pk.attname)
+        columns = update_columns(cls)
+        usable = not scope.is_limited(cls) and copy_unavailable(cls, ctx.using, validate=validate) is None
+        if usable and columns is not None:
+            updated = copy_update(cls, rows, columns, size, ctx, params["data"])
+            check_deferred_constraints(cls, ctx.using)
+            return updated
         total = data_size(params["data"])
         auto_now = {f.name for f in cls.schema().auto_now_fields}
         updated = done = 0
-        chunks = instance_chunks(
-            cls, _with_pk(params["data"], pk.attname), size, validate=flag(params, "validate", False)
-        )
-        for start, built in chunks:
+        seen: dict[Any, int] = {}
+        for start, built in instance_chunks(cls, rows, size, validate=validate):
             groups: dict[tuple[str, ...], list[Any]] = defaultdict(list)
             for offset, (values, obj) in enumerate(built):
                 if obj.pk is None:
                     raise WorkflowValidationError(f"row {start + offset}: needs its primary key '{pk.name}'")
+                # As on PostgreSQL, where one UPDATE cannot apply two rows to one record.
+                first = seen.setdefault(obj.pk, start + offset)
+                if first != start + offset:
+                    raise RowRejected(
+                        f"rows {first} and {start + offset} have the same primary key ({obj.pk!r}); "
+                        "a key may appear once in the input",
+                        field=pk.name,
+                    )
                 names = tuple(sorted(cls.schema().field_for(a).name for a in values if a != pk.attname))
                 if not names:
                     raise WorkflowValidationError(f"row {start + offset}: names no field to update")
@@ -156,7 +186,7 @@ class BulkUpdateMixin:
                     field.pre_save(obj, add=False)
                 groups[tuple(sorted(set(names) | auto_now))].append(obj)
             for names, objs in groups.items():
-                updated += cls.queryset(ctx).bulk_update(objs, list(names), batch_size=size)
+                updated += scope.bulk_update(cls, ctx, objs, list(names), size)
             done += len(built)
             ctx.report(done, total)
         check_deferred_constraints(cls, ctx.using)
@@ -200,9 +230,17 @@ class BulkDeleteMixin:
             ids = params["ids"]
             if not isinstance(ids, list):
                 raise WorkflowValidationError(f"'ids' must be a list, not {type(ids).__name__}")
+            bounds.check_row_count(len(ids), where="'ids'")
             pk = cls.model._meta.pk
-            q = Q(pk__in=[to_python(pk, value, where="ids: ") for value in ids])
+            converted = [to_python(pk, value, where="ids: ") for value in ids]
+            # The one-statement delete bypasses the row filter's scoping: only without one.
+            deleted = None if scope.is_limited(cls) else delete_ids(cls, converted, ctx)
+            if deleted is not None:
+                return {"deleted": deleted}
+            q = Q(pk__in=converted)
         else:
             q = cls.filter_q(require_filter(params, cls.type_name))
-        _total, per_model = cls.queryset(ctx).filter(q).delete()
+        doomed = cls.queryset(ctx).filter(q)
+        scope.check_cascade(cls, ctx, doomed)
+        _total, per_model = doomed.delete()
         return {"deleted": per_model.get(cls.model._meta.label, 0)}

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from django.core.exceptions import ValidationError
 
 from django_dataflow.exceptions import RecordNotFound, WorkflowValidationError
+from django_dataflow.nodes import scope
 from django_dataflow.nodes.base import ModelNode, SingleRecordMixin
 from django_dataflow.nodes.params import flag, static_problems, validation_message
 from django_dataflow.nodes.values import InvalidValue, jsonable
@@ -23,7 +24,7 @@ def full_clean(node: type[ModelNode], obj: Any, *, only: set[str] | None = None)
     a violation still fails the node and rolls the run back.
     """
     meta = node.model._meta
-    exclude = set(node.entry.exclude_fields)
+    exclude = set(node.schema().hidden_names)
     if only is not None:
         exclude |= {f.name for f in meta.concrete_fields if f.name not in only}
     try:
@@ -88,6 +89,7 @@ class CreateMixin:
             full_clean(cls, obj, only={schema.field_for(attname).name for attname in values})
         obj.save(force_insert=True, using=ctx.using)
         check_unvalidated_keys(cls, values, validate, ctx.using)
+        scope.check_written(cls, ctx, [obj.pk])
         return cls.record(obj)
 
 
@@ -167,6 +169,7 @@ class UpdateMixin(SingleRecordMixin):
         update_fields = changed | {f.name for f in schema.auto_now_fields}
         obj.save(update_fields=sorted(update_fields), using=ctx.using)
         check_unvalidated_keys(cls, values, validate, ctx.using)
+        scope.check_written(cls, ctx, [obj.pk])
         return cls.record(obj)
 
 
@@ -187,5 +190,6 @@ class DeleteMixin(SingleRecordMixin):
         """Delete through Model.delete() so cascades and signals run as in Django."""
         obj = cls.fetch_one(cls.queryset(ctx), params)
         pk = obj.pk
+        scope.check_cascade(cls, ctx, [obj])
         obj.delete(using=ctx.using)
         return {"deleted": 1, "id": jsonable(pk)}

@@ -8,9 +8,8 @@ from typing import Any, ClassVar
 from django.db.models import F
 
 from django_dataflow import conf
-from django_dataflow.exceptions import WorkflowValidationError
+from django_dataflow.exceptions import PermissionDenied, WorkflowValidationError
 from django_dataflow.nodes.params import flag, integer, static_problems
-from django_dataflow.nodes.values import row_converter
 from django_dataflow.query import paging
 from django_dataflow.query.ordering import (
     may_be_null,
@@ -31,8 +30,12 @@ def _limit(params: Mapping[str, Any]) -> int:
     )
 
 
+#: The largest OFFSET a database takes (a signed 64-bit integer).
+MAX_OFFSET = 2**63 - 1
+
+
 def _offset(params: Mapping[str, Any]) -> int:
-    return integer(params, "offset", 0, minimum=0)
+    return integer(params, "offset", 0, minimum=0, maximum=MAX_OFFSET, limit_name="the largest offset")
 
 
 class ListMixin:
@@ -94,11 +97,10 @@ class ListMixin:
         if more:
             last = [rows[-1][k] for k in key_names]
             result["next_cursor"] = paging.make_cursor(cls.entry.label, keys, last)
-        convert = row_converter([cls.schema().field_for(name) for name in names])
-        for row in rows:
-            for alias in aliases:
+        for alias in aliases:
+            for row in rows:
                 del row[alias]
-            convert(row)
+        cls.schema().records_converter(tuple(names))(rows)
         if flag(params, "with_total", False):
             result["total"] = matching.count()
         return result
@@ -113,13 +115,19 @@ def _key_name(path: FieldPath, names: list[str], index: int) -> str:
 
 
 def sort_keys(entry: Any, spec: Any) -> list[tuple[FieldPath, bool]]:
-    """The List's order: order_by, else the model's Meta.ordering, then the primary key as the
-    final tie-breaker, so pages are deterministic and a cursor names exactly one position."""
+    """The List's order: order_by, else the model's Meta.ordering (when nodes may use its fields),
+    then the primary key as the final tie-breaker, so pages are deterministic and a cursor names
+    exactly one position."""
     keys = order_items(entry, spec)
     if not keys:
         ordering = entry.model._meta.ordering
         if all(isinstance(o, str) and o.lstrip("-") != "?" for o in ordering):
-            keys = order_items(entry, [o.replace("__", ".") for o in ordering])
+            try:
+                keys = order_items(entry, [o.replace("__", ".") for o in ordering])
+            except (WorkflowValidationError, PermissionDenied):
+                # Meta.ordering through a hidden field, an unregistered model or one this user may
+                # not read: sorting by it would reveal it, so such a List is ordered by pk alone.
+                keys = []
     if not any(path.lookup in ("pk", entry.model._meta.pk.name) for path, _ in keys):
         keys.append((resolve_pk(entry), False))
     return keys

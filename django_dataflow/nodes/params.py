@@ -25,7 +25,7 @@ def integer(
 ) -> int:
     """A bounded integer param; bools, floats and strings of text are errors naming it."""
     value = params.get(name, default)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isascii() and value.strip().lstrip("-").isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise WorkflowValidationError(f"'{name}' must be an integer, not {value!r}")

@@ -7,18 +7,30 @@ from typing import Any
 
 from django.db import connections, models
 
+from django_dataflow import bounds, conf
 from django_dataflow.exceptions import WorkflowValidationError
 from django_dataflow.nodes.base import ModelNode, chunked
 from django_dataflow.nodes.values import InvalidValue
 
 
 def iterate_data(data: Any) -> Iterable[Any]:
-    """The rows of a 'data' param: a list, any iterable or a generator (never a dict or string)."""
+    """The rows of a 'data' param: a list, any iterable or a generator (never a dict or string),
+    at most DATAFLOW['MAX_BULK_ROWS'] of them (a stream is counted as it is consumed)."""
     if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Iterable):
         raise WorkflowValidationError(
             f"'data' must be a list or iterable of objects, not {type(data).__name__}"
         )
-    return data
+    if isinstance(data, (list, tuple)):
+        bounds.check_row_count(len(data), where="'data'")
+        return data
+    return _counted(data, conf.max_bulk_rows())
+
+
+def _counted(rows: Iterable[Any], limit: int) -> Iterator[Any]:
+    for count, row in enumerate(rows, start=1):
+        if count > limit:
+            bounds.check_row_count(count, where="'data'")
+        yield row
 
 
 def instance_chunks(

@@ -3,11 +3,14 @@ params, record fields and unique sets. Built lazily, once per registered model."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
+
+from django_dataflow.nodes.values import records_converter
 
 if TYPE_CHECKING:
     from django_dataflow.registry import ModelEntry
@@ -56,12 +59,17 @@ class ModelSchema:
         self.entry = entry
         self.model = entry.model
         self.meta = entry.model._meta
+        self._converters: dict[tuple[str, ...], Callable[[list[dict[str, Any]]], None]] = {}
 
     @cached_property
     def concrete_fields(self) -> list[models.Field]:
         """Concrete fields visible through nodes (exclude_fields removed)."""
-        hidden = self.entry.exclude_fields
-        return [f for f in self.meta.concrete_fields if f.name not in hidden]
+        return [f for f in self.meta.concrete_fields if not self.entry.hides(f)]
+
+    @cached_property
+    def hidden_names(self) -> frozenset[str]:
+        """Names of every field exclude_fields hides (attnames resolved, hidden links included)."""
+        return frozenset(f.name for f in self.meta.get_fields() if self.entry.hides(f))
 
     @cached_property
     def record_names(self) -> list[str]:
@@ -115,9 +123,20 @@ class ModelSchema:
             sets.append(frozenset(constraint.fields))
         return sets
 
+    @cached_property
+    def _by_name(self) -> dict[str, models.Field]:
+        by_name = {}
+        for f in reversed(self.concrete_fields):  # the first field with a name wins, as before
+            by_name[f.attname] = by_name[f.name] = f
+        return by_name
+
     def field_for(self, name: str) -> models.Field | None:
         """The visible concrete field called name or attname, or None."""
-        for f in self.concrete_fields:
-            if name in (f.name, f.attname):
-                return f
-        return None
+        return self._by_name.get(name)
+
+    def records_converter(self, names: tuple[str, ...]) -> Callable[[list[dict[str, Any]]], None]:
+        """The (cached) converter making values() rows of these record keys JSON-safe."""
+        converter = self._converters.get(names)
+        if converter is None:
+            converter = self._converters[names] = records_converter([self._by_name[n] for n in names])
+        return converter

@@ -7,9 +7,11 @@ from typing import Any, ClassVar
 
 from django.db import connections, models
 
-from django_dataflow.exceptions import WorkflowValidationError, valid_names
+from django_dataflow.exceptions import RowRejected, WorkflowValidationError, valid_names
+from django_dataflow.nodes import scope
 from django_dataflow.nodes.bulk import BATCH_HELP, BULK_VALIDATE_HELP, batch_size, check_data
 from django_dataflow.nodes.params import flag
+from django_dataflow.nodes.pg_bulk import copy_unavailable, copy_upsert
 from django_dataflow.nodes.rows import check_deferred_constraints, data_size, instance_chunks
 from django_dataflow.runtime.context import RunContext
 from django_dataflow.workflow.templating import is_template
@@ -179,20 +181,32 @@ class BulkUpsertMixin:
 
     @classmethod
     def run(cls: Any, params: dict[str, Any], ctx: RunContext) -> dict[str, int]:
-        """Upsert chunk by chunk; every check happens before the chunk's statement."""
+        """COPY + one statement on PostgreSQL; elsewhere chunk by chunk, checks before each statement."""
         conflict = conflict_fields(cls, params.get("conflict_on"))
         explicit = update_field_list(cls, params.get("update_fields"))
         size = batch_size(params)
+        validate = flag(params, "validate", False)
+
+        def updates_for(first: dict[str, Any]) -> list[models.Field]:
+            return explicit if explicit is not None else _default_updates(cls, first, conflict)
+
+        # A row filter checks the conflict keys row by row, which the one-statement path cannot.
+        if not scope.is_limited(cls) and copy_unavailable(cls, ctx.using, validate=validate) is None:
+            result = copy_upsert(cls, params["data"], size, ctx, conflict=conflict, updates_for=updates_for)
+            check_deferred_constraints(cls, ctx.using)
+            return result
         total = data_size(params["data"])
         writer: UpsertWriter | None = None
         created = updated = done = 0
-        chunks = instance_chunks(cls, params["data"], size, validate=flag(params, "validate", False))
-        for start, built in chunks:
+        seen: dict[Any, int] = {}
+        for start, built in instance_chunks(cls, params["data"], size, validate=validate):
             if writer is None:
-                updates = explicit if explicit is not None else _default_updates(cls, built[0][0], conflict)
-                writer = UpsertWriter(cls.model, ctx.using, conflict, updates)
-            _check_rows(built, start, conflict, writer.updates)
+                writer = UpsertWriter(cls.model, ctx.using, conflict, updates_for(built[0][0]))
+            _check_rows(built, start, conflict, writer.updates, seen)
+            keys = [values for values, _obj in built]
+            scope.check_conflicts(cls, ctx, conflict, keys)
             new, old = writer.write([obj for _values, obj in built])
+            scope.check_conflicts(cls, ctx, conflict, keys)
             created += new
             updated += old
             done += len(built)
@@ -215,9 +229,10 @@ def _check_rows(
     start: int,
     conflict: list[models.Field],
     updates: list[models.Field],
+    seen: dict[Any, int],
 ) -> None:
-    """Every row carries non-null conflict keys and the updated fields; no key twice in a chunk."""
-    seen: dict[Any, int] = {}
+    """Every row carries non-null conflict keys and the updated fields; no key twice in the input
+    (seen: key -> first row, across chunks), as one PostgreSQL statement could not write it twice."""
     needed = [f for f in updates if not getattr(f, "auto_now", False)]
     for offset, (values, _obj) in enumerate(built):
         index = start + offset
@@ -236,6 +251,8 @@ def _check_rows(
                 )
         first = seen.setdefault(tuple(key), index)
         if first != index:
-            raise WorkflowValidationError(
-                f"rows {first} and {index} have the same conflict key ({', '.join(key)})"
+            raise RowRejected(
+                f"rows {first} and {index} have the same conflict key ({', '.join(key)}); "
+                "a key may appear once in the input",
+                field=", ".join(f.name for f in conflict),
             )

@@ -45,6 +45,8 @@ ACCUMULATORS = ("$sum", "$avg", "$min", "$max", "$count", "$first", "$last", "$p
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 _COMPARISONS = {"$eq": "exact", "$ne": "exact", "$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
 MAX_STAGES = 32
+#: Largest $skip / $limit: what a database takes as OFFSET / LIMIT (a signed 64-bit integer).
+MAX_WINDOW = 2**63 - 1
 
 
 class JSONArrayAgg(Aggregate):
@@ -259,8 +261,10 @@ class PipelineCompiler:
     def _count(self, arg: Any, op: str, index: int) -> int:
         if not self.convert and is_template(arg):
             return 0
-        if isinstance(arg, bool) or not isinstance(arg, int) or arg < 0:
-            raise self.error(f"stage {index}: {op} takes a non-negative integer, not {arg!r}")
+        if isinstance(arg, bool) or not isinstance(arg, int) or not 0 <= arg <= MAX_WINDOW:
+            raise self.error(
+                f"stage {index}: {op} takes a non-negative integer (at most {MAX_WINDOW}), not {arg!r}"
+            )
         return arg
 
     def _available(self, plan: Plan) -> set[str]:

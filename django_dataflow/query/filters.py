@@ -6,6 +6,7 @@ becomes a bound parameter through Django's lookups.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import reduce
 from typing import TYPE_CHECKING, Any
@@ -13,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections, models
 from django.db.models import Q, lookups
 from django.db.models.fields.json import KT
+from django.utils import timezone
 
-from django_dataflow import conf
+from django_dataflow import access, bounds, conf
 from django_dataflow.exceptions import WorkflowValidationError, valid_names
 from django_dataflow.query import lookups as text_lookups
 from django_dataflow.query.paths import FieldPath, resolve
@@ -75,7 +77,7 @@ class FilterTranslator:
             if key.startswith("$"):
                 parts.append(self._logical(key, value, depth))
             else:
-                path = resolve(self.entry, key)
+                path = resolve(self.entry, key, filtering=True)
                 self.many = self.many or path.many
                 parts.append(self._field(path, value, depth))
         return _and(parts)
@@ -117,7 +119,29 @@ class FilterTranslator:
             if depth + 1 > self.max_depth:
                 raise self.error(f"nested deeper than DATAFLOW['MAX_FILTER_DEPTH'] ({self.max_depth})")
             return ~self._field(path, arg, depth + 1)
-        return handler(self, path, op, arg)
+        if op in NEGATIONS:
+            # Negate outside the visibility limit, so that a hidden related row counts as missing
+            # (which $ne and $nin match, as in MongoDB) rather than as a row that differs.
+            positive = OPERATORS[NEGATIONS[op]]
+            return ~self._visible(path, lambda p: positive(self, p, op, arg))
+        return self._visible(path, lambda p: handler(self, p, op, arg))
+
+    def _visible(self, path: FieldPath, build: Callable[[FieldPath], Q]) -> Q:
+        """The condition built on path, limited to related rows the run's user may see.
+
+        Through a relation into a model with a row_filter, `customer.email = x` becomes
+        `customer IN (visible customers with email = x)`: the comparison happens inside the
+        subquery, so negations ($ne, $not, $nor) cannot learn anything about hidden rows either.
+        """
+        run_access = access.current() if self.convert else None
+        if run_access is None:
+            return build(path)
+        for hop in path.hops:
+            if run_access.scope(hop.entry) is not None:
+                related = hop.entry.model._base_manager.filter(self._visible(path.beyond(hop), build))
+                visible = run_access.scoped(hop.entry, related).values("pk")
+                return Q(**{f"{hop.prefix}__in": visible})
+        return build(path)
 
     # Value helpers -----------------------------------------------------------------------------
 
@@ -133,6 +157,7 @@ class FilterTranslator:
             return None
         if not isinstance(arg, list):
             raise self.error(f"{op} on '{path.dotted}' takes a list, not {type(arg).__name__}")
+        bounds.check_row_count(len(arg), where=f"{self.where}: {op} on '{path.dotted}'")
         return [self.value(path, op, item) for item in arg]
 
 
@@ -283,9 +308,9 @@ def _json_subset(t: FilterTranslator, path: FieldPath, arg: dict[str, Any]) -> Q
     """{"metadata": {"$contains": {"a": {"b": 1}}}} as key equalities, the same on every backend."""
     parts = []
     for key, value in arg.items():
-        nested = resolve(t.entry, f"{path.dotted}.{key}") if isinstance(key, str) else None
-        if nested is None:
+        if not isinstance(key, str):
             raise t.error(f"$contains on '{path.dotted}': keys must be strings, got {key!r}")
+        nested = path.json_child(key)
         if isinstance(value, dict) and value:
             parts.append(_json_subset(t, nested, value))
         else:
@@ -317,9 +342,37 @@ OPERATORS: dict[str, Callable[[FilterTranslator, FieldPath, str, Any], Q]] = {
 }
 
 
+#: Operators that are the negation of another one.
+NEGATIONS = {"$ne": "$eq", "$nin": "$in"}
+
+
+# Translating costs tens of microseconds, a tenth of a small List page; a workflow run again and
+# again sends the same filters, so translations are kept, keyed by the filter's canonical JSON and
+# everything else a translation depends on: the database (vendor checks), the active time zone
+# (naive datetimes are made aware in it) and the settings (limits); never for a user's run.
+# QuerySet.filter() never mutates a Q, so one Q can serve every run.
+_TRANSLATED: dict[tuple[Any, ...], tuple[ModelEntry, Q]] = {}
+_TRANSLATED_MAX = 1024
+
+
 def translate(entry: ModelEntry, spec: Any, *, where: str = "filter") -> Q:
     """Translate a filter into a Q, converting values with the model fields."""
-    return FilterTranslator(entry, where=where).translate(spec)
+    if access.current() is not None:
+        # A run for a user: permissions and row filters shape the translation, so it is not kept.
+        return FilterTranslator(entry, where=where).translate(spec)
+    try:
+        text = json.dumps(spec, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return FilterTranslator(entry, where=where).translate(spec)  # not JSON: not cacheable
+    key = (entry.label, where, text, conf.database(), timezone.get_current_timezone_name(), conf.generation())
+    hit = _TRANSLATED.get(key)
+    if hit is not None and hit[0] is entry:
+        return hit[1]
+    q = FilterTranslator(entry, where=where).translate(spec)
+    if len(_TRANSLATED) >= _TRANSLATED_MAX:
+        _TRANSLATED.clear()
+    _TRANSLATED[key] = (entry, q)
+    return q
 
 
 def check(entry: ModelEntry, spec: Any, *, where: str = "filter") -> None:

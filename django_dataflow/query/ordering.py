@@ -24,7 +24,8 @@ def order_items(entry: ModelEntry, spec: Any) -> list[tuple[FieldPath, bool]]:
     items: list[tuple[str, bool]] = []
     if isinstance(spec, dict):
         for name, direction in spec.items():
-            sign = _DIRECTIONS.get(direction) if not isinstance(direction, bool) else None
+            scalar = isinstance(direction, (int, str)) and not isinstance(direction, bool)
+            sign = _DIRECTIONS.get(direction) if scalar else None
             if sign is None:
                 raise WorkflowValidationError(
                     f"order_by: direction of '{name}' must be 1 or -1, not {direction!r}"

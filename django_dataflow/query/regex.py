@@ -59,6 +59,71 @@ def _word_boundary(items: Any) -> bool:
     return False
 
 
+_CATEGORY_CHARS = {
+    sre_constants.CATEGORY_DIGIT: frozenset("0123456789"),
+    sre_constants.CATEGORY_WORD: frozenset(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+    ),
+    sre_constants.CATEGORY_SPACE: frozenset(" \t\n\r\f\v"),
+}
+#: The first characters of a branch could be anything (or nothing: an empty branch).
+_ANYTHING = None
+
+
+def _first_chars(items: Any) -> frozenset[str] | None:
+    """The characters a parsed branch can start with; None when that could be any (or none)."""
+    if not items:
+        return _ANYTHING
+    op, arg = items[0]
+    if op is sre_constants.LITERAL:
+        return frozenset(chr(arg))
+    if op is sre_constants.IN:
+        chars: set[str] = set()
+        for kind, value in arg:
+            if kind is sre_constants.LITERAL:
+                chars.add(chr(value))
+            elif kind is sre_constants.RANGE and value[1] - value[0] < 1000:
+                chars.update(chr(c) for c in range(value[0], value[1] + 1))
+            elif kind is sre_constants.CATEGORY and value in _CATEGORY_CHARS:
+                chars |= _CATEGORY_CHARS[value]
+            else:
+                return _ANYTHING  # negated sets, other categories, huge ranges
+        return frozenset(chars)
+    if op is sre_constants.SUBPATTERN:
+        return _first_chars(arg[-1])
+    if op in _REPEATS and arg[0] >= 1:
+        return _first_chars(arg[2])
+    return _ANYTHING
+
+
+def _overlapping_branches(items: Any, inside: bool = False) -> bool:
+    """Whether an alternation inside a repeat has two branches that can start with the same
+    character (or an empty branch), like (a|aa)+ or (\\d+-|1)*: backtracking then tries every way
+    to split the text, exponential in Python's engine (SQLite's REGEXP)."""
+    for op, arg in items:
+        if op in _REPEATS:
+            if _overlapping_branches(arg[2], inside or arg[1] > 1):
+                return True
+        elif op is sre_constants.SUBPATTERN:
+            if _overlapping_branches(arg[-1], inside):
+                return True
+        elif op is sre_constants.BRANCH:
+            if inside:
+                starts = [_first_chars(branch) for branch in arg[1]]
+                if any(
+                    a is _ANYTHING or b is _ANYTHING or a & b
+                    for i, a in enumerate(starts)
+                    for b in starts[i + 1 :]
+                ):
+                    return True
+            if any(_overlapping_branches(branch, inside) for branch in arg[1]):
+                return True
+        elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
+            if _overlapping_branches(arg[1], inside):
+                return True
+    return False
+
+
 def check_pattern(pattern: str, *, where: str) -> None:
     """Refuse a pattern that is too long, does not compile, is not portable or can blow up."""
     limit = conf.max_regex_length()
@@ -85,4 +150,9 @@ def check_pattern(pattern: str, *, where: str) -> None:
     if _nested_repeat(parsed):
         raise WorkflowValidationError(
             f"{where}: nested quantifiers like (a+)+ can take exponential time; rewrite the pattern"
+        )
+    if _overlapping_branches(parsed):
+        raise WorkflowValidationError(
+            f"{where}: a repeated alternation whose branches can start alike, like (a|aa)+, can "
+            "take exponential time; rewrite the pattern"
         )

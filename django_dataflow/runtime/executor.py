@@ -8,9 +8,11 @@ from typing import Any
 
 from django.db import transaction
 
-from django_dataflow.exceptions import DataflowError, NodeExecutionError
+from django_dataflow import access
+from django_dataflow.exceptions import DataflowError, NodeExecutionError, PermissionDenied
+from django_dataflow.runtime import statement_timeout
 from django_dataflow.runtime.context import RunContext
-from django_dataflow.runtime.permissions import check_permissions
+from django_dataflow.runtime.permissions import check_permissions, for_node
 from django_dataflow.tenancy import tenant_scope
 from django_dataflow.workflow.graph import Connection, Workflow
 from django_dataflow.workflow.templating import check_inputs, render
@@ -35,18 +37,21 @@ def execute(
     """
     inputs = {} if inputs is None else inputs
     check_inputs(set(workflow.input_names), inputs)
-    check_permissions(workflow, ctx.user)
-    with tenant_scope(ctx.tenant):
-        # Inside a caller's transaction a failed read must not leave it aborted (PostgreSQL):
-        # there, even a read-only workflow takes a savepoint.
-        outside = not transaction.get_connection(ctx.using).in_atomic_block
-        if not workflow.writes and before_commit is None and outside:
-            return _run_nodes(workflow, ctx, inputs)
-        with transaction.atomic(using=ctx.using):
-            results = _run_nodes(workflow, ctx, inputs)
-            if before_commit is not None:
-                before_commit(results)
-            return results
+    with access.active(ctx.user):
+        check_permissions(workflow, ctx.user)
+        with tenant_scope(ctx.tenant):
+            # Inside a caller's transaction a failed read must not leave it aborted (PostgreSQL):
+            # there, even a read-only workflow takes a savepoint. A statement timeout needs a
+            # transaction too (SET LOCAL), so it gives read-only workflows one.
+            timeout = statement_timeout.for_run(ctx.using)
+            outside = not transaction.get_connection(ctx.using).in_atomic_block
+            if not workflow.writes and before_commit is None and outside and timeout is None:
+                return _run_nodes(workflow, ctx, inputs)
+            with transaction.atomic(using=ctx.using), statement_timeout.applied(ctx.using, timeout):
+                results = _run_nodes(workflow, ctx, inputs)
+                if before_commit is not None:
+                    before_commit(results)
+                return results
 
 
 def _run_nodes(workflow: Workflow, ctx: RunContext, inputs: Mapping[str, Any]) -> Results:
@@ -64,7 +69,16 @@ def _run_nodes(workflow: Workflow, ctx: RunContext, inputs: Mapping[str, Any]) -
         except NodeExecutionError as exc:
             exc.node_id, exc.node_type, exc.run_id = node_id, spec.type, ctx.run_id
             raise
+        except PermissionDenied as exc:
+            # A name that reached the node through a placeholder or a connection (the static ones
+            # were checked before the run): still a refusal, not a failure of the node.
+            raise for_node(exc, node_id=node_id, node_type=spec.type) from None
         except Exception as exc:
+            timed_out = statement_timeout.describe(exc, ctx.using)
+            if timed_out:
+                raise NodeExecutionError(
+                    timed_out, node_id=node_id, node_type=spec.type, run_id=ctx.run_id
+                ) from exc
             message = str(exc) if isinstance(exc, DataflowError) else f"{type(exc).__name__}: {exc}"
             raise NodeExecutionError(
                 message, node_id=node_id, node_type=spec.type, run_id=ctx.run_id

@@ -12,6 +12,7 @@ from django_dataflow.runtime import executor
 from django_dataflow.runtime.context import ProgressCallback, RunContext
 from django_dataflow.workflow.builder import WorkflowBuilder
 from django_dataflow.workflow.graph import Workflow
+from django_dataflow.workflow.templating import check_inputs
 
 
 def as_workflow(workflow: Workflow | WorkflowBuilder | Mapping[str, Any]) -> Workflow:
@@ -61,5 +62,6 @@ class LocalRuntime:
             return executor.execute(workflow, ctx, inputs), ctx.run_id
         from django_dataflow.runtime import records
 
+        check_inputs(set(workflow.input_names), inputs)  # refused inputs are never recorded
         run = records.create_run(workflow, ctx, inputs, runtime="local")
         return records.execute_recorded(workflow, ctx, inputs, run), ctx.run_id

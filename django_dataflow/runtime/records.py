@@ -63,7 +63,7 @@ def claim_run(run_id: str, using: str) -> WorkflowRun | None:
 # between the two can lose it, and then that attempt's data is lost with it.
 _LOCK_AND_CLAIM = """
 WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true) AS value),
-lock AS (SELECT pg_try_advisory_lock(%s) AS held FROM async_commit),
+lock AS (SELECT pg_try_advisory_lock(%s::bigint) AS held FROM async_commit),
 claimed AS (
     UPDATE {table} SET status = %s, started_at = %s, attempts = {table}.attempts + 1
     FROM lock
@@ -80,12 +80,10 @@ def lock_and_claim_run(run_id: str, using: str, key: int) -> tuple[bool, Workflo
     is finished; the caller releases the lock then."""
     connection = connections[using]
     table = connection.ops.quote_name(WorkflowRun._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _LOCK_AND_CLAIM.format(table=table),
-            [key, RunStatus.RUNNING, timezone.now(), run_id, *RESTARTABLE],
-        )
-        row = cursor.fetchone()
+    row = _prepared(
+        connection, _LOCK_AND_CLAIM.format(table=table),
+        [key, RunStatus.RUNNING, timezone.now(), run_id, *RESTARTABLE],
+    )
     held, claimed = bool(row[0]), row[1] is not None
     if not claimed:
         return held, None
@@ -150,10 +148,24 @@ def _update_and_unlock(using: str, pk: Any, values: dict[str, Any], key: int) ->
         params.append(field.get_db_prep_save(value, connection))
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {', '.join(columns)} "
-        f"WHERE {quote(meta.pk.column)} = %s RETURNING pg_advisory_unlock(%s)"
+        f"WHERE {quote(meta.pk.column)} = %s RETURNING pg_advisory_unlock(%s::bigint)"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, meta.pk.get_db_prep_value(pk, connection), key])
+    _prepared(connection, sql, [*params, meta.pk.get_db_prep_value(pk, connection), key])
+
+
+def _prepared(connection: Any, sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+    """PostgreSQL: run one of this module's fixed statements as a prepared statement.
+
+    Django binds parameters on the client, so PostgreSQL plans every statement anew; planning the
+    claim took longer than running it (0.8 ms against 0.3 ms). These statements are the same text
+    on every run, so each connection plans them once. Errors are Django's, as from its cursors.
+    """
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchone()
 
 
 def mark_failed(run_id: Any, using: str, exc: BaseException, stats: Mapping[str, Any] | None = None) -> None:

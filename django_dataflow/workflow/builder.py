@@ -7,6 +7,7 @@ import heapq
 from collections.abc import Mapping
 from typing import Any
 
+from django_dataflow import bounds
 from django_dataflow.exceptions import WorkflowValidationError, valid_names
 from django_dataflow.registry import get_node_class, node_types
 from django_dataflow.workflow.graph import Connection, NodeSpec, Workflow
@@ -39,6 +40,7 @@ class WorkflowBuilder:
 
     def build(self) -> Workflow:
         """Validate everything and return the Workflow, or raise listing every problem."""
+        bounds.check_workflow_size(len(self._nodes), len(self._connections))
         problems: list[str] = []
         classes: dict[str, Any] = {}
         seen: set[str] = set()
@@ -51,10 +53,12 @@ class WorkflowBuilder:
             problems += self._check_node(node, classes)
         connected: dict[str, set[str]] = {n.id: set() for n in self._nodes if isinstance(n.id, str)}
         for connection in self._connections:
-            problems += self._check_connection(connection, classes, connected)
+            problems += self._check_connection(connection, classes, connected, seen)
         order, cycle = _order(self._nodes, self._connections, classes)
         if cycle:
-            problems.append(f"the connections form a cycle: {' -> '.join(cycle)}")
+            shown = cycle if len(cycle) <= 21 else [*cycle[:10], "...", *cycle[-10:]]
+            size = "" if len(cycle) <= 21 else f" ({len(cycle) - 1} nodes)"
+            problems.append(f"the connections form a cycle: {' -> '.join(shown)}{size}")
         # The first node of a duplicated id is the one checked (later ones are already reported).
         first: dict[str, NodeSpec] = {}
         for n in self._nodes:
@@ -71,33 +75,33 @@ class WorkflowBuilder:
         return Workflow(self._nodes, self._connections, classes, order)
 
     def _check_node(self, node: NodeSpec, classes: dict[str, Any]) -> list[str]:
-        if not isinstance(node.id, str) or not node.id or len(node.id) > MAX_ID_LENGTH:
+        if not _is_name(node.id):
             return [
-                f"node ids must be non-empty strings of at most {MAX_ID_LENGTH} characters, "
-                f"got {node.id!r}"
+                f"node ids must be non-empty strings of at most {MAX_ID_LENGTH} printable "
+                f"characters, got {_short(node.id)}"
             ]
-        cls = get_node_class(node.type) if isinstance(node.type, str) else None
+        cls = get_node_class(node.type) if _is_name(node.type) else None
         if cls is None:
             known = node_types()
-            close = difflib.get_close_matches(str(node.type), known, n=3)
+            close = difflib.get_close_matches(node.type, known, n=3) if _is_name(node.type) else []
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             return [
-                f"unknown node type {node.type!r} for node '{node.id}'.{hint} "
+                f"unknown node type {_short(node.type)} for node '{node.id}'.{hint} "
                 f"Valid node types: {valid_names(known)}"
             ]
         classes[node.id] = cls
-        return []
+        return bounds.check_params(node.id, node.params, rows=cls.PARAMS)
 
     def _check_connection(
-        self, c: Connection, classes: dict[str, Any], connected: dict[str, set[str]]
+        self, c: Connection, classes: dict[str, Any], connected: dict[str, set[str]], ids: set[str]
     ) -> list[str]:
         fields = (c.source, c.source_path, c.target, c.target_param)
-        if not all(isinstance(f, str) and f for f in fields):
+        if not all(_is_name(f) for f in fields):
             return [
-                f"connection {fields!r}: source, source_path, target and target_param "
-                "must be non-empty strings"
+                f"connection ({', '.join(_short(f) for f in fields)}): source, source_path, target "
+                f"and target_param must be non-empty strings of at most {MAX_ID_LENGTH} printable "
+                "characters"
             ]
-        ids = [n.id for n in self._nodes if isinstance(n.id, str)]
         problems = [
             f"connection {c}: no node '{node_id}'; nodes: {valid_names(ids)}"
             for node_id in dict.fromkeys((c.source, c.target))
@@ -131,6 +135,8 @@ def _order(
     edges: dict[str, set[str]] = {n: set() for n in position}
     indegree = dict.fromkeys(position, 0)
     for c in connections:
+        if not (_is_name(c.source) and _is_name(c.target)):
+            continue  # already reported by _check_connection
         if c.source in position and c.target in position and c.target not in edges[c.source]:
             edges[c.source].add(c.target)
             indegree[c.target] += 1
@@ -149,15 +155,32 @@ def _order(
     return order, _find_cycle(edges, {n for n in position if n not in order})
 
 
+def _is_name(value: Any) -> bool:
+    """A node id, node type or connection part: a printable, non-empty, bounded string."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH and value.isprintable()
+
+
+def _short(value: Any) -> str:
+    """repr() of a value for an error message, cut short (hostile input can be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= 400 else f"{text[:200]}... ({len(text)} characters)"
+
+
 def _find_cycle(edges: dict[str, set[str]], remaining: set[str]) -> list[str]:
     # Every node left over has a predecessor that is also left over, so walking predecessors
-    # must come back to a node already seen: that loop is a cycle.
-    predecessors = {n: sorted(s for s in edges if n in edges[s] and s in remaining) for n in remaining}
+    # must come back to a node already seen: that loop is a cycle. Linear in the edges.
+    predecessor: dict[str, str] = {}
+    for source in sorted(remaining):
+        for target in edges[source]:
+            if target in remaining and (target not in predecessor or source < predecessor[target]):
+                predecessor[target] = source
     current = min(remaining)
     path: list[str] = []
-    while current not in path:
+    seen: set[str] = set()
+    while current not in seen:
         path.append(current)
-        current = predecessors[current][0]
+        seen.add(current)
+        current = predecessor[current]
     loop = path[path.index(current) :]
     loop.reverse()
     return [*loop, loop[0]]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils.functional import Promise
 
+from django_dataflow import bounds
 from django_dataflow.exceptions import WorkflowValidationError
 from django_dataflow.nodes.values import jsonable
 from django_dataflow.workflow.templating import names_in
@@ -140,6 +141,7 @@ class Workflow:
         nodes, connections = data.get("nodes"), data.get("connections", [])
         if not isinstance(nodes, list) or not isinstance(connections, list):
             raise WorkflowValidationError("'nodes' and 'connections' must be lists")
+        bounds.check_workflow_size(len(nodes), len(connections))
         builder = WorkflowBuilder()
         for index, item in enumerate(nodes):
             _require_keys(item, f"nodes[{index}]", {"id", "type"}, {"params"})
@@ -156,10 +158,19 @@ class Workflow:
     def from_json(cls, text: str | bytes) -> Workflow:
         """from_dict() of a JSON string."""
         try:
-            data = json.loads(text)
-        except ValueError as exc:
+            data = json.loads(text, parse_constant=_refuse_constant)
+        except RecursionError:
+            raise WorkflowValidationError(
+                f"workflow JSON is nested too deeply (at most {bounds.MAX_DEPTH} levels in params)"
+            ) from None
+        except ValueError as exc:  # UnicodeDecodeError (invalid UTF-8) included
             raise WorkflowValidationError(f"workflow JSON is not valid: {exc}") from None
         return cls.from_dict(data)
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity, which JSON (and PostgreSQL's jsonb) do not.
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _jsonable_params(node: NodeSpec, lossy: bool) -> dict[str, Any]:

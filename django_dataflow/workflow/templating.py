@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from django_dataflow import bounds, conf
 from django_dataflow.exceptions import WorkflowValidationError
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -39,20 +40,57 @@ def _collect(value: Any, found: set[str]) -> None:
 def render(value: Any, inputs: Mapping[str, Any]) -> Any:
     """Replace placeholders; a value that is exactly one placeholder keeps the input's type.
 
-    Substituted text is never scanned again, so an input holding '{{x}}' stays literal.
+    Substituted text is never scanned again, so an input holding '{{x}}' stays literal. Each param
+    may grow by at most DATAFLOW['MAX_PARAMS_BYTES'] through substitution: a param repeating a
+    placeholder 100,000 times must not turn 1 MiB of inputs into 100 GB (a param that is exactly
+    one placeholder is bounded by the inputs' own size).
     """
-    if isinstance(value, str):
-        if "{{" not in value:
-            return value
-        whole = PLACEHOLDER.fullmatch(value)
-        if whole:
-            return inputs[whole.group(1)]
-        return PLACEHOLDER.sub(lambda m: _as_text(inputs[m.group(1)]), value)
     if isinstance(value, Mapping):
-        return {key: render(item, inputs) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [render(item, inputs) for item in value]
-    return value
+        return {key: _Renderer(inputs, key).top(item) for key, item in value.items()}
+    return _Renderer(inputs, "value").top(value)
+
+
+class _Renderer:
+    """Renders one param, counting what substitution adds to it."""
+
+    def __init__(self, inputs: Mapping[str, Any], name: Any) -> None:
+        self.inputs = inputs
+        self.name = name
+        self.limit = conf.max_params_bytes()
+        self.added = 0
+
+    def top(self, value: Any) -> Any:
+        whole = PLACEHOLDER.fullmatch(value) if isinstance(value, str) and "{{" in value else None
+        return self.inputs[whole.group(1)] if whole else self.render(value)
+
+    def render(self, value: Any) -> Any:
+        if isinstance(value, str):
+            if "{{" not in value:
+                return value
+            whole = PLACEHOLDER.fullmatch(value)
+            if whole:
+                found = self.inputs[whole.group(1)]
+                self.grow(bounds.measure(found, where="inputs", limit=self.limit))
+                return found
+            return PLACEHOLDER.sub(self.text, value)
+        if isinstance(value, Mapping):
+            return {key: self.render(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.render(item) for item in value]
+        return value
+
+    def text(self, match: re.Match[str]) -> str:
+        text = _as_text(self.inputs[match.group(1)])
+        self.grow(len(text))
+        return text
+
+    def grow(self, size: int) -> None:
+        self.added += size
+        if self.added > self.limit:
+            raise WorkflowValidationError(
+                f"param '{self.name}' grows by more than DATAFLOW['MAX_PARAMS_BYTES'] ({self.limit} "
+                "bytes) when its placeholders are replaced"
+            )
 
 
 def _as_text(value: Any) -> str:
@@ -64,9 +102,11 @@ def _as_text(value: Any) -> str:
 
 
 def check_inputs(required: set[str], inputs: Mapping[str, Any]) -> None:
-    """Refuse a run whose inputs lack a name the workflow's placeholders use."""
+    """Refuse a run whose inputs lack a name the workflow's placeholders use, or that are too big,
+    too deep or hold text no column can store (DATAFLOW['MAX_PARAMS_BYTES'])."""
     if not isinstance(inputs, Mapping):
         raise WorkflowValidationError(f"inputs must be a dict, not {type(inputs).__name__}")
+    bounds.check_inputs(inputs)
     missing = sorted(required - inputs.keys())
     if missing:
         raise WorkflowValidationError(

@@ -1,5 +1,7 @@
 """Sample models covering the field types nodes must handle: FK, JSON, Decimal, DateTime."""
 
+import uuid
+
 from django.db import models
 from django.utils import timezone
 
@@ -76,3 +78,45 @@ class StockLevel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id}@{self.warehouse}"
+
+
+@django_dataflow.register
+class Shipment(models.Model):
+    """A parcel: one field of every type the bulk nodes must store exactly as bulk_create does."""
+
+    class Carrier(models.IntegerChoices):
+        POST = 1
+        COURIER = 2
+        FREIGHT = 3
+
+    class Priority(models.TextChoices):
+        LOW = "low"
+        HIGH = "high"
+
+    tracking = models.UUIDField(default=uuid.uuid4, unique=True)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL)
+    carrier = models.PositiveSmallIntegerField(choices=Carrier.choices, default=Carrier.POST)
+    priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.LOW)
+    weight_grams = models.BigIntegerField(default=0)
+    parcels = models.SmallIntegerField(default=1)
+    volume = models.FloatField(null=True, blank=True)
+    insured_value = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    fragile = models.BooleanField(null=True, blank=True)
+    ship_date = models.DateField(null=True, blank=True)
+    pickup_time = models.TimeField(null=True, blank=True)
+    transit = models.DurationField(null=True, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    label = models.SlugField(max_length=50, blank=True, default="")
+    tracking_url = models.URLField(blank=True, default="")
+    contact = models.EmailField(blank=True, default="")
+    origin_ip = models.GenericIPAddressField(null=True, blank=True)
+    manifest = models.JSONField(default=list, blank=True)
+    customs = models.JSONField(null=True, blank=True)
+    signature = models.BinaryField(null=True, blank=True, editable=True)
+    notes = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    delivered_on = models.DateField(auto_now=True)
+
+    def __str__(self) -> str:
+        return str(self.tracking)

@@ -1,0 +1,63 @@
+"""Which failures deserve another attempt of a run, and how long to wait before it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+from django.db import InterfaceError, OperationalError
+
+from django_dataflow import conf
+from django_dataflow.exceptions import WorkflowValidationError
+
+# SQLSTATEs worth another attempt: serialization failure, deadlock, lock timeout, the server
+# shutting the session down (pg_terminate_backend, restarts), too many connections.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"})
+_TRANSIENT_SQLSTATE_CLASSES = ("08",)  # connection exceptions
+_BUSY_MAX_DELAY = 5.0
+_MAX_DELAY = 60.0
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < 20:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether another attempt could succeed: deadlock, serialization failure, lost connection.
+
+    Validation errors, integrity errors and everything a retry would only repeat are not.
+    """
+    for err in _chain(exc):
+        if isinstance(err, WorkflowValidationError):
+            return False
+        state = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+        if isinstance(state, str) and state:
+            return state in _TRANSIENT_SQLSTATES or state.startswith(_TRANSIENT_SQLSTATE_CLASSES)
+        if isinstance(err, InterfaceError):
+            return True  # Django's "connection already closed"
+        if isinstance(err, OperationalError):
+            cause = err.__cause__
+            if "database is locked" in str(err).lower():
+                return True  # SQLite's busy writer lock after the timeout
+            # psycopg reports a dead connection (reset, server gone) without a SQLSTATE.
+            if cause is not None and type(cause).__module__.startswith("psycopg"):
+                return getattr(cause, "sqlstate", None) is None or is_transient(cause)
+            return False
+    return False
+
+
+def retry_delay(retries: int) -> float:
+    """Seconds before retry number retries + 1: exponential with jitter, capped at a minute."""
+    base = conf.celery_retry_delay() * (2**retries)
+    # Jitter spreads the retries of runs that deadlocked with each other.
+    return min(_MAX_DELAY, base * random.uniform(0.75, 1.25))
+
+
+def busy_delay(waits: int) -> float:
+    """Seconds a duplicate delivery waits before looking at a run a live attempt holds."""
+    return min(_BUSY_MAX_DELAY, 0.25 * (2**waits))
