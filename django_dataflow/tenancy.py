@@ -35,3 +35,19 @@ def tenant_scope(tenant: str | None) -> AbstractContextManager[Any]:
     if not get_tenant_model().objects.filter(schema_name=tenant).exists():
         raise TenantError(f"unknown tenant {tenant!r}: no tenant has that schema name")
     return schema_context(tenant)
+
+
+def current_schema(using: str = "default") -> str | None:
+    """The tenant schema the connection is in, or None without django-tenants or in the public schema.
+
+    Cache keys, audit entries and metrics take the tenant from here, so they always name the schema the
+    rows were actually read from or written to.
+    """
+    from django.db import connections
+
+    schema = getattr(connections[using], "schema_name", None)
+    if not schema or not tenants_enabled():
+        return None
+    from django_tenants.utils import get_public_schema_name
+
+    return None if schema == get_public_schema_name() else schema
