@@ -8,6 +8,7 @@ from celery import shared_task
 
 from django_dataflow.celery import TASK_NAME
 from django_dataflow.exceptions import DataflowError
+from django_dataflow.runtime.retries import message_counter
 from django_dataflow.runtime.worker import ProgressThrottle, perform
 
 
@@ -24,6 +25,7 @@ def run_workflow(
     self: Any, run_id: str, using: str = "default", retries: int = 0, waits: int = 0
 ) -> dict[str, Any]:
     """Execute one submitted run, at most once successfully however often it is delivered."""
+    retries, waits = message_counter("retries", retries), message_counter("waits", waits)
     progress = ProgressThrottle(lambda meta: self.update_state(state="PROGRESS", meta=meta))
     outcome = perform(run_id, using, retries=retries, waits=waits, progress=progress)
     if outcome.retry_in is not None:

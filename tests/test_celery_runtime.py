@@ -279,6 +279,9 @@ def test_retry_delays_grow_and_are_capped(settings: Any) -> None:
     assert retries.retry_delay(20) == 60.0
     assert retries.busy_delay(0) == 0.25
     assert retries.busy_delay(10) == 5.0
+    # A forged counter neither overflows the float conversion nor computes a huge power of two.
+    assert retries.retry_delay(10**12) == 60.0
+    assert retries.busy_delay(10**12) == 5.0
 
 
 # ---------------------------------------------------------------------------------- progress

@@ -151,7 +151,11 @@ class RunHandle:
         prefix = f"node '{run.error_node}'" + (f" ({node_type})" if node_type else "") + " failed: "
         if run.error_node and message.startswith(prefix):
             message = message[len(prefix):]
-        return cls(message, node_id=run.error_node or None, node_type=node_type, run_id=self.run_id)
+        error = cls(message, node_id=run.error_node or None, node_type=node_type, run_id=self.run_id)
+        if run.error_type == "PermissionDenied":
+            # The worker refused the recorded user: callers can still tell a refusal from a failure.
+            error.__cause__ = exceptions.PermissionDenied(message, node_id=run.error_node or None)
+        return error
 
     # -- cancelling
 

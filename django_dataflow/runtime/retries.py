@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from django.db import InterfaceError, OperationalError
 
 from django_dataflow import conf
-from django_dataflow.exceptions import WorkflowValidationError
+from django_dataflow.exceptions import DataflowError, WorkflowValidationError
 
 # SQLSTATEs worth another attempt: serialization failure, deadlock, lock timeout, the server
 # shutting the session down (pg_terminate_backend, restarts), too many connections.
@@ -16,6 +16,9 @@ _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "
 _TRANSIENT_SQLSTATE_CLASSES = ("08",)  # connection exceptions
 _BUSY_MAX_DELAY = 5.0
 _MAX_DELAY = 60.0
+# Both delays reach their cap long before 2**16; the bound keeps a forged message's huge counter
+# from making the worker compute an enormous power of two.
+_MAX_EXPONENT = 16
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -53,11 +56,18 @@ def is_transient(exc: BaseException) -> bool:
 
 def retry_delay(retries: int) -> float:
     """Seconds before retry number retries + 1: exponential with jitter, capped at a minute."""
-    base = conf.celery_retry_delay() * (2**retries)
+    base = conf.celery_retry_delay() * (2 ** min(max(retries, 0), _MAX_EXPONENT))
     # Jitter spreads the retries of runs that deadlocked with each other.
     return min(_MAX_DELAY, base * random.uniform(0.75, 1.25))
 
 
 def busy_delay(waits: int) -> float:
     """Seconds a duplicate delivery waits before looking at a run a live attempt holds."""
-    return min(_BUSY_MAX_DELAY, 0.25 * (2**waits))
+    return min(_BUSY_MAX_DELAY, 0.25 * (2 ** min(max(waits, 0), _MAX_EXPONENT)))
+
+
+def message_counter(name: str, value: object) -> int:
+    """A retry/wait counter read from a task message: a non-negative int, or a DataflowError naming it."""
+    if type(value) is not int or value < 0:
+        raise DataflowError(f"task message field {name!r} must be a non-negative integer, not {value!r}")
+    return value

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
 from django_dataflow import conf
@@ -147,7 +148,7 @@ def _load_user(user_id: str, using: str) -> Any:
     model = get_user_model()
     try:
         return model._default_manager.db_manager(using).get(pk=user_id)
-    except (model.DoesNotExist, ValueError) as exc:
+    except (model.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise PermissionDenied(f"the user who submitted the run (pk {user_id!r}) no longer exists") from exc
 
 

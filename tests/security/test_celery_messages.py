@@ -145,3 +145,43 @@ def test_the_recorded_user_is_the_one_the_worker_runs_as(seeded: dict[str, Any])
     with pytest.raises(PermissionDenied, match=r"shop\.add_product"):
         deliver(run_id=str(run.run_id), using="default")
     assert without_runs(database_state()) == without_runs(before)
+
+
+@pytest.mark.parametrize("field", ["retries", "waits"])
+@pytest.mark.parametrize("value", [-1, "3", 2.5, None, True])
+def test_a_forged_retry_counter_is_refused_naming_it(seeded: dict[str, Any], field: str, value: Any) -> None:
+    from django_dataflow.exceptions import DataflowError
+
+    run = pending_run()
+    before = database_state()
+    with pytest.raises(DataflowError, match=f"task message field '{field}' must be a non-negative integer"):
+        deliver(run_id=str(run.run_id), using="default", **{field: value})
+    assert database_state() == before
+    assert WorkflowRun.objects.get(pk=run.pk).status == "pending"
+
+
+@pytest.mark.parametrize("user_id", ["not-a-pk", "1.5", "x" * 300])
+def test_a_run_row_naming_a_malformed_user_is_refused(seeded: dict[str, Any], user_id: str) -> None:
+    run = pending_run(user=make_user(*ALL_SHOP))
+    WorkflowRun.objects.filter(pk=run.pk).update(user_id=user_id[:64])
+    before = database_state()
+    with pytest.raises(PermissionDenied, match="no longer exists"):
+        deliver(run_id=str(run.run_id), using="default")
+    assert without_runs(database_state()) == without_runs(before)
+    assert WorkflowRun.objects.get(pk=run.pk).status == "failed"
+
+
+def test_waiting_on_a_refused_run_tells_a_refusal_from_a_failure(
+    seeded: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    from django_dataflow.exceptions import NodeExecutionError
+
+    user = make_user("view_product")
+    with django_capture_on_commit_callbacks(execute=True):
+        handle = CeleryRuntime().submit(build([("ProductCountNode", "c", {})]), user=user)
+        WorkflowRun.objects.filter(pk=handle.run_id).update(workflow=create_lamp().to_dict())
+    with pytest.raises(NodeExecutionError) as caught:
+        handle.wait(timeout=10)
+    assert caught.value.node_id == "p"
+    assert isinstance(caught.value.__cause__, PermissionDenied)
+    assert "shop.add_product" in str(caught.value.__cause__)
