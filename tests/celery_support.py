@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -150,3 +152,19 @@ class WorkerProcess:
     def log(self) -> str:
         """Everything the worker wrote so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextmanager
+def sending_to(queue: str) -> Iterator[None]:
+    """CeleryRuntime() sends through the test Redis to the given queue, never eagerly."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    dataflow = {
+        **settings.DATAFLOW,
+        "CELERY_APP": "tests.celery_support.client_app",
+        "CELERY_QUEUE": queue,
+        "CELERY_EAGER": False,
+    }
+    with override_settings(DATAFLOW=dataflow):
+        yield

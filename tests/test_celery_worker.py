@@ -17,13 +17,12 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
-from django.test import override_settings
 
 from django_dataflow import CeleryRuntime, NodeExecutionError, RecordNotFound, WorkflowBuilder
 from django_dataflow.exceptions import DataflowError, RunCancelled
 from django_dataflow.models import WorkflowDefinition, WorkflowRun
 from shop.models import Order, Product, StockLevel
-from tests.celery_support import WorkerProcess, client_app, require_celery_and_redis
+from tests.celery_support import WorkerProcess, client_app, require_celery_and_redis, sending_to
 from tests.conftest import build
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -86,15 +85,7 @@ def send_again(run_id: str, queue: str = QUEUE) -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def through_the_test_redis() -> Iterator[None]:
     """CeleryRuntime() sends through the test Redis to this session's queue, never eagerly."""
-    from django.conf import settings
-
-    dataflow = {
-        **settings.DATAFLOW,
-        "CELERY_APP": "tests.celery_support.client_app",
-        "CELERY_QUEUE": QUEUE,
-        "CELERY_EAGER": False,
-    }
-    with override_settings(DATAFLOW=dataflow):
+    with sending_to(QUEUE):
         yield
 
 

@@ -16,7 +16,7 @@ from django.test import override_settings
 from django_dataflow import CeleryRuntime
 from django_dataflow.exceptions import DataflowError, WorkflowValidationError
 from shop.models import Product
-from tests.celery_support import WorkerProcess, require_celery_and_redis
+from tests.celery_support import WorkerProcess, require_celery_and_redis, sending_to
 from tests.conftest import build
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -122,15 +122,7 @@ def workers(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any)
 class TestTwoWorkers:
     @pytest.fixture(autouse=True)
     def through_redis(self) -> Iterator[None]:
-        from django.conf import settings
-
-        dataflow = {
-            **settings.DATAFLOW,
-            "CELERY_APP": "tests.celery_support.client_app",
-            "CELERY_QUEUE": QUEUE,
-            "CELERY_EAGER": False,
-        }
-        with override_settings(DATAFLOW=dataflow):
+        with sending_to(QUEUE):
             yield
 
     def test_parallel_load_atomic_publish(self, workers: list[WorkerProcess]) -> None:
