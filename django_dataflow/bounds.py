@@ -103,9 +103,15 @@ def check_params(node_id: str, params: Mapping[str, Any], rows: Iterable[str] = 
     return problems
 
 
-def check_inputs(inputs: Mapping[str, Any]) -> None:
-    """A run's inputs: bounded like params, since a '{{name}}' can carry them into any param."""
-    measure(inputs, where="inputs", limit=conf.max_params_bytes())
+def check_inputs(inputs: Mapping[str, Any], rows: Iterable[str] = ()) -> None:
+    """A run's inputs: bounded like params, since a '{{name}}' can carry them into any param;
+    those named in rows (used only as a bulk node's 'data' or 'ids') by their row count."""
+    streamed = set(rows) & inputs.keys()
+    sized = {k: v for k, v in inputs.items() if k not in streamed} if streamed else inputs
+    measure(sized, where="inputs", limit=conf.max_params_bytes())
+    for name in streamed:
+        if isinstance(inputs[name], (list, tuple)):
+            check_row_count(len(inputs[name]), where=f"input '{name}'")
 
 
 def check_row_count(count: int, *, where: str) -> None:

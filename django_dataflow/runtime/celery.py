@@ -80,7 +80,7 @@ class CeleryRuntime:
         built = definition.build() if definition is not None else as_workflow(workflow)
         data = built.to_dict()  # strict: exactly what the worker rebuilds, refused up front if lossy
         inputs = {} if inputs is None else dict(inputs)
-        check_inputs(set(built.input_names), inputs)
+        check_inputs(set(built.input_names), inputs, built.row_inputs)
         payload = _json_inputs(inputs)
         if user is not None and getattr(user, "pk", None) is None:
             raise PermissionDenied("CeleryRuntime needs a saved user (the worker reloads it by primary key)")

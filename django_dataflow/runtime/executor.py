@@ -36,7 +36,7 @@ def execute(
     and PostgreSQL's default READ COMMITTED would not give a shared snapshot anyway.
     """
     inputs = {} if inputs is None else inputs
-    check_inputs(set(workflow.input_names), inputs)
+    check_inputs(set(workflow.input_names), inputs, workflow.row_inputs)
     with access.active(ctx.user):
         check_permissions(workflow, ctx.user)
         with tenant_scope(ctx.tenant):

@@ -62,6 +62,7 @@ class LocalRuntime:
             return executor.execute(workflow, ctx, inputs), ctx.run_id
         from django_dataflow.runtime import records
 
-        check_inputs(set(workflow.input_names), inputs)  # refused inputs are never recorded
+        # Refused inputs are never recorded.
+        check_inputs(set(workflow.input_names), inputs, workflow.row_inputs)
         run = records.create_run(workflow, ctx, inputs, runtime="local")
         return records.execute_recorded(workflow, ctx, inputs, run), ctx.run_id

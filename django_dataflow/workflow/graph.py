@@ -16,7 +16,7 @@ from django.utils.functional import Promise
 from django_dataflow import bounds
 from django_dataflow.exceptions import WorkflowValidationError
 from django_dataflow.nodes.values import jsonable
-from django_dataflow.workflow.templating import names_in
+from django_dataflow.workflow.templating import PLACEHOLDER, names_in
 
 if TYPE_CHECKING:
     from django_dataflow.nodes.base import ModelNode
@@ -84,6 +84,25 @@ class Workflow:
         for node in self.nodes:
             names |= names_in(node.params)
         return frozenset(names)
+
+    @cached_property
+    def row_inputs(self) -> frozenset[str]:
+        """Inputs used only as a whole bulk row param ('"data": "{{rows}}"'): bounded by row count.
+
+        Bulk rows are checked value by value as the node reads them, so a 100k-row load passed as
+        an input is not refused for its total size; any other use of the same input still is.
+        """
+        whole: set[str] = set()
+        elsewhere: set[str] = set()
+        for node in self.nodes:
+            rows = bounds.ROW_PARAMS & set(getattr(self._classes[node.id], "PARAMS", ()))
+            for key, value in node.params.items():
+                match = PLACEHOLDER.fullmatch(value) if isinstance(value, str) else None
+                if key in rows and match:
+                    whole.add(match.group(1))
+                else:
+                    elsewhere |= names_in(value)
+        return frozenset(whole - elsewhere)
 
     @cached_property
     def templated(self) -> frozenset[str]:

@@ -101,12 +101,13 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
-def check_inputs(required: set[str], inputs: Mapping[str, Any]) -> None:
+def check_inputs(required: set[str], inputs: Mapping[str, Any], rows: frozenset[str] = frozenset()) -> None:
     """Refuse a run whose inputs lack a name the workflow's placeholders use, or that are too big,
-    too deep or hold text no column can store (DATAFLOW['MAX_PARAMS_BYTES'])."""
+    too deep or hold text no column can store (DATAFLOW['MAX_PARAMS_BYTES']); the inputs named in
+    rows feed bulk row params only and are bounded by DATAFLOW['MAX_BULK_ROWS'] instead."""
     if not isinstance(inputs, Mapping):
         raise WorkflowValidationError(f"inputs must be a dict, not {type(inputs).__name__}")
-    bounds.check_inputs(inputs)
+    bounds.check_inputs(inputs, rows)
     missing = sorted(required - inputs.keys())
     if missing:
         raise WorkflowValidationError(

@@ -141,6 +141,44 @@ def test_inputs_larger_than_max_params_bytes(unchanged_db: Any) -> None:
         LocalRuntime().execute(workflow, {"name": "x" * 2_000_000})
 
 
+def test_bulk_rows_passed_as_an_input_are_bounded_by_row_count_not_size(db: Any) -> None:
+    # 3 MB of rows, passed the way an ETL job passes them: the whole 'data' param is one placeholder.
+    rows = [
+        {"name": "n" * 150, "sku": f"S-{i}", "price": "1.00", "description": "d" * 100} for i in range(10_000)
+    ]
+    workflow = build([("ProductBulkCreateNode", "load", {"data": "{{rows}}"})])
+    assert workflow.row_inputs == {"rows"}
+    results, _ = LocalRuntime().execute(workflow, {"rows": rows})
+    assert results["load"] == {"created": 10_000}
+    with override_settings(DATAFLOW={"MAX_BULK_ROWS": 9_999}):
+        with pytest.raises(WorkflowValidationError, match=r"input 'rows' holds more than DATAFLOW"):
+            LocalRuntime().execute(workflow, {"rows": rows})
+    assert Product.objects.count() == 10_000
+
+
+def test_an_input_also_used_outside_bulk_rows_is_sized(unchanged_db: Any) -> None:
+    rows = [{"name": "n" * 150, "sku": f"S-{i}", "price": "1.00"} for i in range(10_000)]
+    workflow = build([
+        ("ProductBulkCreateNode", "load", {"data": "{{rows}}"}),
+        ("ProductListNode", "list", {"filter": {"name": {"$in": "{{rows}}"}}}),
+    ])
+    assert workflow.row_inputs == frozenset()
+    before = database_state()
+    with pytest.raises(WorkflowValidationError, match=r"inputs is larger than DATAFLOW\['MAX_PARAMS_"):
+        LocalRuntime().execute(workflow, {"rows": rows})
+    assert database_state() == before
+
+
+def test_a_bulk_row_value_is_still_bounded_by_its_field(unchanged_db: Any) -> None:
+    workflow = build([("ProductBulkCreateNode", "load", {"data": "{{rows}}"})])
+    before = database_state()
+    with pytest.raises(NodeExecutionError, match=r"row 1 .*field 'name'"):
+        LocalRuntime().execute(workflow, {"rows": [
+            {"name": "ok", "sku": "A", "price": "1"}, {"name": "x" * 2_000_000, "sku": "B", "price": "1"},
+        ]})
+    assert database_state() == before
+
+
 def test_recorded_runs_never_record_refused_inputs(unchanged_db: Any) -> None:
     workflow = build([("ProductListNode", "n", {"filter": {"name": "{{name}}"}})])
     with pytest.raises(WorkflowValidationError, match="NUL"):
@@ -200,8 +238,11 @@ def test_streamed_bulk_data_is_counted_and_rolled_back(unchanged_db: Any) -> Non
 def test_bulk_data_from_inputs_is_bounded(unchanged_db: Any) -> None:
     workflow = build([("ProductBulkCreateNode", "b", {"data": "{{rows}}"})])
     with override_settings(DATAFLOW={"MAX_BULK_ROWS": 5}):
-        with pytest.raises(NodeExecutionError, match="MAX_BULK_ROWS"):
+        # A list is counted before the run; a generator as the node consumes it.
+        with pytest.raises(WorkflowValidationError, match=r"input 'rows' holds more than .*MAX_BULK_ROWS"):
             LocalRuntime().execute(workflow, {"rows": rows(6)})
+        with pytest.raises(NodeExecutionError, match="MAX_BULK_ROWS"):
+            LocalRuntime().execute(workflow, {"rows": iter(rows(6))})
 
 
 @pytest.mark.parametrize(
