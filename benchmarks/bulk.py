@@ -314,6 +314,11 @@ def generated(count: int) -> Iterator[dict[str, Any]]:
 def memory_child(count: int, url: str) -> None:
     """In a fresh process: RSS before, peak RSS after streaming count generated rows."""
     setup_django("postgres", url, empty_tables=False)
+    from django.conf import settings
+    from django.test import override_settings
+
+    # Loads past the default bound of 1M rows per bulk node are opted into, as a user would.
+    override_settings(DATAFLOW={**settings.DATAFLOW, "MAX_BULK_ROWS": max(count, 1_000_000)}).enable()
     truncate()
     node = node_runner("ProductBulkCreateNode", {"batch_size": 10_000})
     node(iter([row(0, "warm")]))  # imports and node classes, before the baseline
