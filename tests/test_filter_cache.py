@@ -1,5 +1,6 @@
 """The translator keeps translations: the same filter gives the same Q, and whatever a translation
-depends on (settings, the active time zone, the model entry) is part of the key."""
+depends on (settings, the active time zone, the model entry) is part of the key. The List node keeps
+the querysets it built the same way, never for a user's run or a manager with its own get_queryset()."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission, User
+from django.db import models
 from django.test.utils import override_settings
 from django.utils import timezone
 
 from django_dataflow.exceptions import WorkflowValidationError
+from django_dataflow.nodes import listing
 from django_dataflow.query import filters
 from django_dataflow.registry import get_entry
 from shop.models import Order, Product
@@ -71,3 +75,57 @@ def test_a_rejected_filter_is_not_kept() -> None:
     for _ in range(2):
         with pytest.raises(WorkflowValidationError, match="unknown field 'nope'"):
             filters.translate(entry, {"nope": 1})
+
+
+# Built List querysets ------------------------------------------------------------------------------
+
+SMALL_PAGE = {"filter": {"stock": {"$gte": 1}}, "order_by": ["-stock"], "limit": 2, "with_total": True}
+
+
+def shelf() -> None:
+    for i in range(5):
+        Product.objects.create(name=f"p{i}", sku=f"S-{i}", price="1", stock=i)
+
+
+def test_a_list_reuses_the_queryset_it_built_and_sees_new_rows() -> None:
+    shelf()
+    listing._BUILT.clear()
+    first = run([("ProductListNode", "l", SMALL_PAGE)])["l"]
+    assert len(listing._BUILT) == 1
+    Product.objects.create(name="new", sku="S-9", price="1", stock=9)
+    again = run([("ProductListNode", "l", SMALL_PAGE)])["l"]
+    assert len(listing._BUILT) == 1  # the same entry served the second run...
+    assert [r["stock"] for r in first["records"]] == [4, 3] and first["total"] == 4
+    assert [r["stock"] for r in again["records"]] == [9, 4] and again["total"] == 5  # ...freshly evaluated
+    cursor = again["next_cursor"]
+    after = run([("ProductListNode", "l", {**SMALL_PAGE, "after": cursor})])["l"]
+    assert [r["stock"] for r in after["records"]] == [3, 2]
+    assert len(listing._BUILT) == 1  # the cursor filters a clone; it is not part of the key
+
+
+def test_a_manager_with_its_own_get_queryset_is_asked_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    shelf()
+    threshold = [0]
+
+    class Moving(models.Manager):
+        def get_queryset(self) -> models.QuerySet:
+            return super().get_queryset().filter(stock__gte=threshold[0])
+
+    monkeypatch.setattr(Product._default_manager, "__class__", Moving)
+    listing._BUILT.clear()
+    seen = []
+    for threshold[0] in (0, 3):
+        seen.append([r["stock"] for r in run([("ProductListNode", "l", {"limit": 10})])["l"]["records"]])
+    assert seen == [[0, 1, 2, 3, 4], [3, 4]]
+    assert listing._BUILT == {}
+
+
+def test_a_run_for_a_user_builds_its_own_queryset() -> None:
+    shelf()
+    user = User.objects.create_user("viewer")
+    user.user_permissions.add(Permission.objects.get(codename="view_product"))
+    user = User.objects.get(pk=user.pk)
+    listing._BUILT.clear()
+    records = run([("ProductListNode", "l", SMALL_PAGE)], user=user)["l"]["records"]
+    assert [r["stock"] for r in records] == [4, 3]
+    assert listing._BUILT == {}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from django.db.models import F
+from django.db.models import F, QuerySet
+from django.db.models.manager import BaseManager
+from django.utils import timezone
 
-from django_dataflow import conf
+from django_dataflow import access, conf
 from django_dataflow.exceptions import PermissionDenied, WorkflowValidationError
 from django_dataflow.nodes.params import flag, integer, static_problems
 from django_dataflow.query import paging
@@ -80,17 +83,23 @@ class ListMixin:
         limit, offset = _limit(params), _offset(params)
         names = projection(cls.entry, params.get("fields"))
         keys = sort_keys(cls.entry, params.get("order_by"))
-        matching = cls.queryset(ctx).filter(cls.filter_q(params.get("filter")))
-        page = matching
-        if params.get("after") is not None:
-            page = page.filter(paging.after(keys, paging.read_cursor(cls.entry.label, params["after"], keys)))
         # Sort keys outside the projection ride along as annotations, for the cursor.
         key_names = [_key_name(path, names, i) for i, (path, _) in enumerate(keys)]
         aliases = {k: F(p.lookup) for k, (p, _) in zip(key_names, keys, strict=True) if k not in names}
-        ordered = page.order_by(
-            *(sort_expression(p.lookup, desc, nullable=may_be_null(p)) for p, desc in keys)
-        )
-        rows = list(ordered.values(*names, **aliases)[offset : offset + limit + 1]) if limit else []
+
+        def build() -> QuerySet[Any]:
+            return (
+                cls.queryset(ctx)
+                .filter(cls.filter_q(params.get("filter")))
+                .order_by(*(sort_expression(p.lookup, desc, nullable=may_be_null(p)) for p, desc in keys))
+                .values(*names, **aliases)
+            )
+
+        shape = (tuple(names), tuple((p.lookup, desc, may_be_null(p)) for p, desc in keys))
+        page = _built(cls, params.get("filter"), shape, ctx, build)
+        if params.get("after") is not None:
+            page = page.filter(paging.after(keys, paging.read_cursor(cls.entry.label, params["after"], keys)))
+        rows = list(page[offset : offset + limit + 1]) if limit else []
         more = len(rows) > limit
         rows = rows[:limit]
         result: dict[str, Any] = {"records": rows, "count": len(rows)}
@@ -102,8 +111,41 @@ class ListMixin:
                 del row[alias]
         cls.schema().records_converter(tuple(names))(rows)
         if flag(params, "with_total", False):
-            result["total"] = matching.count()
+            result["total"] = cls.queryset(ctx).filter(cls.filter_q(params.get("filter"))).count()
         return result
+
+
+#: Built List querysets (filter, ordering, projection) by model, params, database, time zone and
+#: settings generation. Django rebuilds all three on every call otherwise: tens of microseconds a
+#: page, a fifth of a small indexed page's time. Evaluated only through clones, never itself.
+_BUILT: dict[tuple[Any, ...], tuple[Any, QuerySet[Any]]] = {}
+_BUILT_MAX = 512
+
+
+def _built(
+    cls: Any, spec: Any, shape: tuple[Any, ...], ctx: RunContext, build: Callable[[], QuerySet[Any]]
+) -> QuerySet[Any]:
+    """build(), or a clone of the queryset an earlier run with the same filter and shape built."""
+    # Not kept: a run for a user (permissions and row filters shape it), and a default manager
+    # whose get_queryset() is its own (it may read the clock or request state on every call).
+    if access.current() is not None or type(cls.model._default_manager).get_queryset is not _PLAIN:
+        return build()
+    try:
+        text = json.dumps(spec, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return build()  # not JSON: not cacheable
+    key = (cls.entry.label, text, shape, ctx.using, timezone.get_current_timezone_name(), conf.generation())
+    hit = _BUILT.get(key)
+    if hit is not None and hit[0] is cls.entry:
+        return hit[1]._chain()
+    queryset = build()
+    if len(_BUILT) >= _BUILT_MAX:
+        _BUILT.clear()
+    _BUILT[key] = (cls.entry, queryset)
+    return queryset._chain()
+
+
+_PLAIN = BaseManager.get_queryset
 
 
 def _key_name(path: FieldPath, names: list[str], index: int) -> str:
