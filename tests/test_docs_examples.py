@@ -5,16 +5,20 @@ database so that on_commit callbacks fire as in a real process. A block that can
 settings module, a model of the reader's app, PostgreSQL- or worker-only code) is preceded by
 `<!-- no-run: reason -->`, or is fenced as ```python title="settings.py"; it is still compiled, so
 its syntax is checked. A marker without a reason, or one not followed by a fence, is an error.
+Functions named test_* that a page defines are called afterwards with their fixtures, so the pages
+about testing run their own tests.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import transaction
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
@@ -95,8 +99,9 @@ def test_blocks_parse_and_markers_carry_reasons(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", RUNNABLE, ids=_name)
-def test_page_examples_run(path: Path, transactional_db: Any) -> None:
-    """The page's runnable Python blocks run in order in one namespace, without an error."""
+def test_page_examples_run(path: Path, transactional_db: Any, request: pytest.FixtureRequest) -> None:
+    """The page's runnable Python blocks run in order in one namespace, without an error; test_*
+    functions they define are then called with their pytest fixtures, as pytest would."""
     namespace: dict[str, Any] = {"__name__": f"docs.{path.stem}"}
     for block in python_blocks(path):
         if block.no_run is not None:
@@ -108,6 +113,30 @@ def test_page_examples_run(path: Path, transactional_db: Any) -> None:
             raise AssertionError(
                 f"docs/{_name(path)}, block at line {block.line} failed: {type(exc).__name__}: {exc}"
             ) from exc
+    for name, function in list(namespace.items()):
+        if name.startswith("test_") and inspect.isfunction(function):
+            # Each in a transaction rolled back afterwards, as pytest-django's db fixture does.
+            with transaction.atomic():
+                function(**_fixtures(function, namespace, request, {}))
+                transaction.set_rollback(True)
+
+
+def _fixtures(
+    function: Any, namespace: dict[str, Any], request: pytest.FixtureRequest, values: dict[str, Any]
+) -> dict[str, Any]:
+    """Arguments for a page's test or fixture: the page's own fixtures first, then pytest's."""
+    arguments = {}
+    for name in inspect.signature(function).parameters:
+        if name not in values:
+            own = namespace.get(name)
+            if hasattr(own, "_fixture_function_marker") or hasattr(own, "_pytestfixturefunction"):
+                wrapped = own.__wrapped__
+                value = wrapped(**_fixtures(wrapped, namespace, request, values))
+                values[name] = next(value) if inspect.isgenerator(value) else value
+            else:
+                values[name] = request.getfixturevalue(name)
+        arguments[name] = values[name]
+    return arguments
 
 
 def test_examples_are_found() -> None:
