@@ -12,7 +12,9 @@ about testing run their own tests.
 from __future__ import annotations
 
 import inspect
+import json
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,10 +141,29 @@ def _fixtures(
     return arguments
 
 
+@pytest.mark.parametrize("path", pages(), ids=_name)
+def test_json_and_toml_blocks_parse(path: Path) -> None:
+    """JSON and TOML blocks are valid (unless marked no-run)."""
+    for block in blocks(path):
+        if block.no_run is not None:
+            continue
+        where = f"docs/{_name(path)}:{block.line}"
+        if block.language == "json":
+            try:
+                json.loads(block.code)
+            except ValueError as exc:
+                raise AssertionError(f"{where}: invalid JSON: {exc}") from exc
+        elif block.language == "toml":
+            try:
+                tomllib.loads(block.code)
+            except ValueError as exc:
+                raise AssertionError(f"{where}: invalid TOML: {exc}") from exc
+
+
 def test_examples_are_found() -> None:
     """The extractor finds the pages' blocks (guards against a regex that silently matches none)."""
-    assert len(RUNNABLE) >= 3
-    assert sum(len(python_blocks(p)) for p in pages()) >= 10
+    assert len(RUNNABLE) >= 12
+    assert sum(len(python_blocks(p)) for p in pages()) >= 40
 
 
 def _padded(block: Block) -> str:
