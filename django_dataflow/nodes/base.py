@@ -107,7 +107,8 @@ COMMON_ERRORS: tuple[str, ...] = (
     "`WorkflowValidationError` at `build()`: unknown param, field or operator, missing required "
     "param (valid names listed).",
     "`NodeExecutionError` at run time (`.node_id`, `.node_type`, `.run_id`, `.__cause__`); the run "
-    "is rolled back.",
+    "is rolled back. A problem `build()` could not see (a value from `inputs` or a connection) is "
+    "its cause, as a `WorkflowValidationError`.",
     "`PermissionDenied` when `user=` lacks the node's Django model permission.",
 )
 
