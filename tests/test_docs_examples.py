@@ -86,7 +86,15 @@ def python_blocks(path: Path) -> list[Block]:
     return [b for b in blocks(path) if b.language in ("python", "py")]
 
 
-RUNNABLE = [p for p in pages() if any(b.no_run is None for b in python_blocks(p))]
+def _runnable(path: Path) -> bool:
+    """Whether the page has a block to run (a malformed page counts, so its test reports why)."""
+    try:
+        return any(b.no_run is None for b in python_blocks(path))
+    except AssertionError:
+        return True
+
+
+RUNNABLE = [p for p in pages() if _runnable(p)]
 
 
 def _name(path: Path) -> str:
@@ -158,6 +166,23 @@ def test_json_and_toml_blocks_parse(path: Path) -> None:
                 tomllib.loads(block.code)
             except ValueError as exc:
                 raise AssertionError(f"{where}: invalid TOML: {exc}") from exc
+
+
+def test_markers_are_checked(tmp_path: Path) -> None:
+    """A marker needs a reason and a fence after it; a settings.py title is a no-run."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        '<!-- no-run: worker only -->\n```python\nx = 1\n```\n```python title="settings.py"\nY = 2\n```\n'
+    )
+    assert [(b.line, b.no_run) for b in blocks(page)] == [(3, "worker only"), (6, "a settings module")]
+    for text, problem in [
+        ("<!-- no-run -->\n```python\nx = 1\n```\n", "needs a reason"),
+        ("<!-- no-run: later -->\nSome text.\n```python\nx = 1\n```\n", "followed by a fence"),
+        ("Text.\n<!-- no-run: at the end -->\n", "followed by a fence"),
+    ]:
+        page.write_text(text)
+        with pytest.raises(AssertionError, match=problem):
+            blocks(page)
 
 
 def test_examples_are_found() -> None:
