@@ -39,6 +39,79 @@ RESULT_KEYS: dict[str, tuple[str, ...]] = {
     "BulkUpsert": ("created", "updated", "unchanged"),
 }
 
+#: Result shape per operation, for the generated reference (docs/reference/nodes.md); a test checks
+#: that every key of RESULT_KEYS is named here.
+RESULT_SHAPES: dict[str, str] = {
+    "Create": "The record as stored (JSON-safe: FKs as `<field>_id`, Decimals as strings).",
+    "Read": "The record; `null` when nothing matches and `required` is false.",
+    "Update": "The record after the update.",
+    "Delete": '`{"deleted": 1, "id": <pk>}`.',
+    "List": '`{"records": [...], "count": n}`: `count` is the number of records returned; '
+    '`total` (all matches) with `with_total`; `next_cursor` when more rows follow.',
+    "Count": '`{"count": n}`: every match, paging ignored.',
+    "Aggregate": '`{"results": [...]}`: `$group` keys under `_id`, one key per accumulator.',
+    "BulkCreate": '`{"created": n}`.',
+    "BulkUpdate": '`{"updated": n}`.',
+    "BulkDelete": '`{"deleted": n}`: rows of this model, cascaded rows not counted.',
+    "BulkUpsert": '`{"created": a, "updated": b}`; with nothing to update (`update_fields: []`), '
+    '`unchanged` counts the matched rows left alone.',
+}
+
+#: Errors particular to an operation (besides those every node may raise), for the reference.
+OPERATION_ERRORS: dict[str, tuple[str, ...]] = {
+    "Create": (
+        "`NodeExecutionError`: a value the field refuses, or `full_clean()` fails (names the field); "
+        "the database refuses a unique or foreign-key constraint (its message names the column).",
+    ),
+    "Read": (
+        "`RecordNotFound`: nothing matches and `required` is true.",
+        "`MultipleRecordsFound`: `conditions` match more than one record.",
+    ),
+    "Update": (
+        "`RecordNotFound` / `MultipleRecordsFound`: the lookup must match exactly one record.",
+        "`NodeExecutionError`: a refused value or constraint, as for Create.",
+    ),
+    "Delete": (
+        "`RecordNotFound` / `MultipleRecordsFound`: the lookup must match exactly one record.",
+        "`NodeExecutionError` caused by Django's `ProtectedError`: a `PROTECT` foreign key refers to it.",
+    ),
+    "List": (
+        "`WorkflowValidationError`: `limit` above `MAX_LIMIT`, an unknown field in `order_by` or "
+        "`fields`, a tampered `after` cursor or one made for another order.",
+    ),
+    "Count": (),
+    "Aggregate": (
+        "`WorkflowValidationError`: an unknown stage or accumulator, a stage that would need a "
+        "subquery, `$first`/`$last` on SQLite.",
+    ),
+    "BulkCreate": (
+        "`NodeExecutionError` caused by `RowRejected` (row index, chunk, field) when the database "
+        "refuses a row; more rows than `MAX_BULK_ROWS`.",
+    ),
+    "BulkUpdate": (
+        '`WorkflowValidationError`: an empty filter without `"all": true`; `data` rows without a pk.',
+    ),
+    "BulkDelete": (
+        '`WorkflowValidationError`: an empty filter without `"all": true`.',
+        "`NodeExecutionError` caused by Django's `ProtectedError` for protected rows.",
+    ),
+    "BulkUpsert": (
+        "`WorkflowValidationError`: `conflict_on` not backed by one unique constraint.",
+        "`NodeExecutionError`: a row with a null conflict key or lacking an updated field; the "
+        "same key twice in the input or a row the database refuses (caused by `RowRejected`).",
+    ),
+}
+
+#: Errors any node may raise, for the reference.
+COMMON_ERRORS: tuple[str, ...] = (
+    "`WorkflowValidationError` at `build()`: unknown param, field or operator, missing required "
+    "param (valid names listed).",
+    "`NodeExecutionError` at run time (`.node_id`, `.node_type`, `.run_id`, `.__cause__`); the run "
+    "is rolled back. A problem `build()` could not see (a value from `inputs` or a connection) is "
+    "its cause, as a `WorkflowValidationError`.",
+    "`PermissionDenied` when `user=` lacks the node's Django model permission.",
+)
+
 
 class ModelNode:
     """A node bound to one registered model; subclasses are generated per model and operation."""
