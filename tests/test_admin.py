@@ -50,7 +50,8 @@ def staff(*codenames: str) -> Client:
     user = User.objects.create_user(f"staff{User.objects.count()}", password="x", is_staff=True)
     for name in codenames:
         app_label, codename = name.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        permission = Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        user.user_permissions.add(permission)
     client = Client()
     client.force_login(user)
     return client
@@ -129,7 +130,8 @@ def test_registry_and_runs_are_read_only(admin_client: Client) -> None:
     registered = RegisteredModel.objects.first()
     assert admin_client.get(url("django_dataflow_workflowrun_add")).status_code == 403
     assert admin_client.get(url("django_dataflow_registeredmodel_add")).status_code == 403
-    assert admin_client.post(url("django_dataflow_workflowrun_delete", run.pk), {"post": "yes"}).status_code == 403
+    deleted = admin_client.post(url("django_dataflow_workflowrun_delete", run.pk), {"post": "yes"})
+    assert deleted.status_code == 403
     before = db_state()
     admin_client.post(url("django_dataflow_workflowrun_change", run.pk), {"status": "succeeded"})
     admin_client.post(url("django_dataflow_registeredmodel_change", registered.pk), {"version": 99})
@@ -162,7 +164,9 @@ def test_run_list_filters_by_status_tenant_definition_and_date(admin_client: Cli
 # ------------------------------------------------------------------------------ definition editor
 
 
-def test_change_form_shows_the_workflow_pretty_printed(admin_client: Client, definition: WorkflowDefinition) -> None:
+def test_change_form_shows_the_workflow_pretty_printed(
+    admin_client: Client, definition: WorkflowDefinition,
+) -> None:
     page = admin_client.get(url("django_dataflow_workflowdefinition_change", definition.pk)).content.decode()
     assert "{\n  &quot;version&quot;: 1,\n  &quot;nodes&quot;: [" in page
     assert url("django_dataflow_workflowdefinition_run", definition.pk) in page
@@ -189,7 +193,9 @@ def test_an_invalid_definition_is_refused_naming_the_node(admin_client: Client) 
     assert db_state() == before
 
 
-def test_an_unknown_node_type_is_refused_on_change(admin_client: Client, definition: WorkflowDefinition) -> None:
+def test_an_unknown_node_type_is_refused_on_change(
+    admin_client: Client, definition: WorkflowDefinition,
+) -> None:
     bad = {"nodes": [{"id": "ghost", "type": "GhostCreateNode"}]}
     response = admin_client.post(url("django_dataflow_workflowdefinition_change", definition.pk), {
         "name": "add_product", "description": "", "workflow": json.dumps(bad),
@@ -243,7 +249,9 @@ def test_the_run_now_action_opens_the_run_form(admin_client: Client, definition:
     assert response["Location"] == url("django_dataflow_workflowdefinition_run", definition.pk)
 
 
-def test_the_run_now_action_wants_one_definition(admin_client: Client, definition: WorkflowDefinition) -> None:
+def test_the_run_now_action_wants_one_definition(
+    admin_client: Client, definition: WorkflowDefinition,
+) -> None:
     other = WorkflowDefinition.objects.create(name="other", workflow=ONE_PRODUCT)
     response = admin_client.post(url("django_dataflow_workflowdefinition_changelist"), {
         "action": "run_now", "_selected_action": [definition.pk, other.pk],
@@ -482,8 +490,9 @@ def test_dashboard_window_is_bounded(admin_client: Client, asked: str, used: int
 
 
 def test_dashboard_needs_view_permission_on_runs() -> None:
-    assert staff("django_dataflow.view_workflowdefinition").get(url("django_dataflow_dashboard")).status_code == 403
-    assert staff("django_dataflow.view_workflowrun").get(url("django_dataflow_dashboard")).status_code == 200
+    dashboard = url("django_dataflow_dashboard")
+    assert staff("django_dataflow.view_workflowdefinition").get(dashboard).status_code == 403
+    assert staff("django_dataflow.view_workflowrun").get(dashboard).status_code == 200
 
 
 def test_chart_labels_are_escaped() -> None:

@@ -107,7 +107,8 @@ def _axis(width: int, height: int, top: float, unit: str) -> SafeString:
         parts.append(format_html(
             '<text x="{}" y="{}" font-size="10" text-anchor="end">{}{}</text>'
             '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#ddd"/>',
-            LEFT - 4, _px(y + 3), _number(round(top * fraction, 2)), unit, LEFT, _px(y), width - RIGHT, _px(y),
+            LEFT - 4, _px(y + 3), _number(round(top * fraction, 2)), unit,
+            LEFT, _px(y), width - RIGHT, _px(y),
         ))
     return _join(parts)
 
