@@ -13,6 +13,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 #: Pixels: plot margins (left for the axis labels, bottom for the category labels).
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 36
+#: Narrowest chart, in pixels.
+MIN_WIDTH = 520
 #: Category labels drawn at most this many times along the x axis.
 MAX_X_LABELS = 12
 
@@ -37,8 +39,9 @@ def stacked_bars(
 ) -> SafeString:
     """Vertical bars, one per label, stacked by series (name, colour, values per label)."""
     count = max(len(labels), 1)
-    bar = max(8, min(40, 640 // count))
-    width = LEFT + RIGHT + count * bar
+    bar = max(8, min(48, 720 // count))
+    # At least wide enough for the legend of five statuses.
+    width = max(LEFT + RIGHT + count * bar, MIN_WIDTH)
     plot = height - TOP - BOTTOM
     totals = [sum(values[i] for _, _, values in series) for i in range(len(labels))]
     top = max(totals, default=0) or 1
