@@ -161,6 +161,38 @@ def test_run_list_filters_by_status_tenant_definition_and_date(admin_client: Cli
     assert today.context["cl"].result_count == 2
 
 
+def list_queries(client: Client, name: str) -> int:
+    """Queries one changelist page takes."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url(name)).status_code == 200
+    return len(queries)
+
+
+def test_lists_take_the_same_queries_for_2_rows_and_for_20(admin_client: Client) -> None:
+    def add(count: int) -> None:
+        for _ in range(count):
+            name = f"d{WorkflowDefinition.objects.count()}"
+            WorkflowDefinition.objects.create(name=name, workflow=ONE_PRODUCT)
+            make_run(status=RunStatus.FAILED, definition=name)
+
+    add(2)
+    few = [list_queries(admin_client, n) for n in ("django_dataflow_workflowrun_changelist",
+                                                   "django_dataflow_workflowdefinition_changelist")]
+    add(18)
+    many = [list_queries(admin_client, n) for n in ("django_dataflow_workflowrun_changelist",
+                                                    "django_dataflow_workflowdefinition_changelist")]
+    assert many == few
+    runs = admin_client.get(url("django_dataflow_workflowrun_changelist")).content.decode()
+    definition = WorkflowDefinition.objects.get(name="d0")
+    assert f'<a href="{url("django_dataflow_workflowdefinition_change", definition.pk)}">d0</a>' in runs
+    definitions = admin_client.get(url("django_dataflow_workflowdefinition_changelist")).content.decode()
+    last = WorkflowRun.objects.get(definition="d0")
+    assert f'<a href="{url("django_dataflow_workflowrun_change", last.pk)}">Failed</a>' in definitions
+
+
 # ------------------------------------------------------------------------------ definition editor
 
 

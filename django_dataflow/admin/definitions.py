@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -18,7 +18,7 @@ from django_dataflow.admin import guards
 from django_dataflow.admin.display import pretty_json, table
 from django_dataflow.admin.forms import INPUT_PREFIX, RunForm, WorkflowDefinitionForm
 from django_dataflow.exceptions import DataflowError, PermissionDenied, WorkflowValidationError
-from django_dataflow.models import WorkflowDefinition, WorkflowRun
+from django_dataflow.models import RunStatus, WorkflowDefinition, WorkflowRun
 
 
 class WorkflowDefinitionAdmin(admin.ModelAdmin):
@@ -39,6 +39,14 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         saved = ("Saved workflow", {"fields": ["version", "nodes_display", "inputs_display",
                                                "created_at", "updated_at"]})
         return [main, saved]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WorkflowDefinition]:
+        """With the latest run's id and status, in the same query."""
+        latest = WorkflowRun.objects.filter(definition=OuterRef("name")).order_by("-created_at")
+        return super().get_queryset(request).annotate(
+            last_run_id=Subquery(latest.values("run_id")[:1]),
+            last_run_status=Subquery(latest.values("status")[:1]),
+        )
 
     @admin.display(description="nodes")
     def node_count(self, obj: WorkflowDefinition) -> int:
@@ -68,11 +76,11 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
     @admin.display(description="last run")
     def last_run(self, obj: WorkflowDefinition) -> Any:
         """Status of the latest run of this definition, linked."""
-        run = WorkflowRun.objects.filter(definition=obj.name).only("run_id", "status").first()
-        if run is None:
+        run_id = getattr(obj, "last_run_id", None)
+        if run_id is None:
             return "-"
-        url = reverse("admin:django_dataflow_workflowrun_change", args=[run.pk])
-        return format_html('<a href="{}">{}</a>', url, run.get_status_display())
+        url = reverse("admin:django_dataflow_workflowrun_change", args=[run_id])
+        return format_html('<a href="{}">{}</a>', url, RunStatus(obj.last_run_status).label)
 
     # -- running
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -42,8 +42,10 @@ class WorkflowRunAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WorkflowRun]:
-        """The list never loads the big JSON columns (workflow, inputs, results)."""
-        qs = super().get_queryset(request)
+        """With the definition's pk (one query for the list, not one per row); the list never loads
+        the big JSON columns (workflow, inputs, results, node_stats)."""
+        definitions = WorkflowDefinition.objects.filter(name=OuterRef("definition")).values("pk")[:1]
+        qs = super().get_queryset(request).annotate(definition_pk=Subquery(definitions))
         match = request.resolver_match
         if match is not None and match.url_name == "django_dataflow_workflowrun_changelist":
             qs = qs.defer("workflow", "inputs", "results", "node_stats")
@@ -77,7 +79,7 @@ class WorkflowRunAdmin(admin.ModelAdmin):
         """The definition's name, linked to it when it still exists."""
         if not obj.definition:
             return "-"
-        found = WorkflowDefinition.objects.filter(name=obj.definition).values_list("pk", flat=True).first()
+        found = getattr(obj, "definition_pk", None)
         if found is None:
             return obj.definition
         url = reverse("admin:django_dataflow_workflowdefinition_change", args=[found])
