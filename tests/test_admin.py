@@ -338,6 +338,20 @@ def test_a_failing_run_is_recorded_failed_naming_the_node(
     assert Product.objects.count() == 1
 
 
+def test_inputs_the_runtime_refuses_are_form_errors(
+    admin_client: Client, definition: WorkflowDefinition, settings: Any,
+) -> None:
+    settings.DATAFLOW = {**settings.DATAFLOW, "MAX_PARAMS_BYTES": 200}
+    before = db_state()
+    response = admin_client.post(url("django_dataflow_workflowdefinition_run", definition.pk), {
+        INPUT_PREFIX + "name": "x" * 500, INPUT_PREFIX + "sku": "D-1",
+    })
+    assert response.status_code == 200
+    [error] = response.context["form"].non_field_errors()
+    assert "MAX_PARAMS_BYTES" in error
+    assert db_state() == before
+
+
 def test_row_inputs_are_json_lists(admin_client: Client) -> None:
     bulk = WorkflowDefinition.objects.create(name="load", workflow={
         "nodes": [{"id": "load", "type": "ProductBulkCreateNode", "params": {"data": "{{rows}}"}}],
