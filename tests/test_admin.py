@@ -200,7 +200,8 @@ def test_change_form_shows_the_workflow_pretty_printed(
     admin_client: Client, definition: WorkflowDefinition,
 ) -> None:
     page = admin_client.get(url("django_dataflow_workflowdefinition_change", definition.pk)).content.decode()
-    assert "{\n  &quot;version&quot;: 1,\n  &quot;nodes&quot;: [" in page
+    # Indented two spaces per level (key order is the database's: jsonb sorts keys).
+    assert "\n  &quot;nodes&quot;: [\n    {\n      &quot;id&quot;: &quot;create&quot;," in page
     assert url("django_dataflow_workflowdefinition_run", definition.pk) in page
 
 
