@@ -108,6 +108,12 @@ def test_app_index_and_run_list_link_to_the_dashboard(admin_client: Client) -> N
     assert dashboard in admin_client.get(url("django_dataflow_workflowrun_changelist")).content.decode()
 
 
+def test_the_dashboard_link_needs_view_permission_on_runs() -> None:
+    client = staff("django_dataflow.view_workflowdefinition")
+    page = client.get(url("app_list", "django_dataflow")).content.decode()
+    assert url("django_dataflow_dashboard") not in page
+
+
 def test_registered_model_page_shows_fields_node_types_versions_and_drift(admin_client: Client) -> None:
     registered = RegisteredModel.objects.get(app_label="shop", model_name="Product")
     page = admin_client.get(url("django_dataflow_registeredmodel_change", registered.pk)).content.decode()
