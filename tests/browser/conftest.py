@@ -34,9 +34,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium per test module (closed, and the environment restored, after it)."""
     from django.conf import settings
 
     if "postgresql" in settings.DATABASES["default"]["ENGINE"]:
@@ -47,13 +47,20 @@ def browser() -> Iterator[Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _missing("playwright is not installed (pip install -e '.[browser]')")
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls (fixtures,
-    # assertions) are still plain synchronous code between browser steps.
+    # Playwright's sync API keeps an event loop in this thread, which makes Django refuse the test's
+    # own (synchronous) ORM calls between browser steps; allowed for these modules only.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=HEADLESS_ARGS)
-        yield launched
-        launched.close()
+    try:
+        with sync_playwright() as playwright:
+            launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=HEADLESS_ARGS)
+            yield launched
+            launched.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 class ConsoleLog:
