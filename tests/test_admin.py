@@ -396,6 +396,17 @@ def test_rerun_submits_the_same_workflow_and_inputs(
     assert f"Run {old.pk} re-run as {new.pk}." in texts(response)
 
 
+def test_run_pages_offer_the_action_their_status_allows(admin_client: Client) -> None:
+    pages = {
+        status: admin_client.get(url("django_dataflow_workflowrun_change", make_run(status=status).pk))
+        .content.decode()
+        for status in (RunStatus.FAILED, RunStatus.PENDING, RunStatus.SUCCEEDED)
+    }
+    assert 'value="rerun"' in pages["failed"] and 'value="cancel"' not in pages["failed"]
+    assert 'value="cancel"' in pages["pending"] and 'value="rerun"' not in pages["pending"]
+    assert "dataflow-run-action" not in pages["succeeded"]
+
+
 def test_rerun_refuses_runs_that_did_not_fail(admin_client: Client) -> None:
     done = make_run(status=RunStatus.SUCCEEDED)
     before = db_state()

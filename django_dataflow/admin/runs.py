@@ -32,6 +32,7 @@ class WorkflowRunAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ["rerun", "cancel"]
     change_list_template = "admin/django_dataflow/workflowrun/change_list.html"
+    change_form_template = "admin/django_dataflow/workflowrun/change_form.html"
     fieldsets = [
         (None, {"fields": ["run_id", "definition_link", "definition_version", "status", "tenant", "user_id",
                            "runtime", "celery_task_id", "attempts"]}),

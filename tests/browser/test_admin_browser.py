@@ -74,6 +74,25 @@ def test_save_a_definition_run_it_and_see_it_succeed(admin_page: Any, live_serve
     assert admin_page.console_log.errors == []
 
 
+def test_rerun_a_failed_run_from_its_page(admin_page: Any, live_server: Any) -> None:
+    definition = WorkflowDefinition.objects.create(name="add_product", workflow=VALID)
+    Product.objects.create(name="Taken", sku="T-1", price="1")
+    handle = CeleryRuntime().submit(definition, {"name": "Desk", "sku": "T-1"})
+    assert WorkflowRun.objects.get(pk=handle.run_id).status == "failed"  # sku is unique
+    Product.objects.filter(sku="T-1").delete()
+
+    visit(admin_page, live_server.url, f"/admin/django_dataflow/workflowrun/{handle.run_id}/change/")
+    assert admin_page.locator(".field-error_node .readonly").inner_text() == "create"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    admin_page.screenshot(path=str(ARTIFACTS / "admin-failed-run.png"))
+    admin_page.click("form.dataflow-run-action button")
+    assert "re-run as" in admin_page.locator(".messagelist").inner_text()
+    rerun = WorkflowRun.objects.exclude(pk=handle.run_id).get()
+    assert (rerun.status, rerun.definition) == ("succeeded", "add_product")
+    assert Product.objects.get(sku="T-1").name == "Desk"
+    assert admin_page.console_log.errors == []
+
+
 def test_dashboard_renders_without_console_errors(
     admin_page: Any, live_server: Any, capsys: pytest.CaptureFixture[str],
 ) -> None:
