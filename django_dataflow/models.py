@@ -59,6 +59,11 @@ class WorkflowRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "workflow run"
+        # The admin's actions (docs/admin.md); each also needs the model permissions of the nodes.
+        permissions = [
+            ("rerun_workflowrun", "Can re-run a failed workflow run"),
+            ("cancel_workflowrun", "Can cancel a pending workflow run"),
+        ]
         # Few indexes, none on a column a run's life changes (status, timings, results): every
         # run is inserted once and updated twice (claimed, finished), and with no indexed column
         # touched PostgreSQL updates the row in place (HOT) instead of writing every index again.
@@ -95,6 +100,7 @@ class WorkflowDefinition(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = "workflow definition"
+        permissions = [("run_workflowdefinition", "Can run a workflow definition")]
 
     def __str__(self) -> str:
         return f"{self.name} (v{self.version})"
