@@ -14,7 +14,8 @@ from django.db import connection
 from django_dataflow import LocalRuntime, WorkflowBuilder
 
 # tests/tenants/ runs in its own pytest invocation with the django-tenants settings (scripts/test).
-collect_ignore = [] if os.environ.get("DJANGO_SETTINGS_MODULE") == "testproject.settings_tenants" else ["tenants"]
+_TENANTS_PASS = os.environ.get("DJANGO_SETTINGS_MODULE") == "testproject.settings_tenants"
+collect_ignore = [] if _TENANTS_PASS else ["tenants"]
 
 
 def build(nodes: Iterable[tuple], connections: Iterable[tuple] = ()) -> Any:

@@ -38,7 +38,9 @@ def django_db_setup(request: Any, django_test_environment: Any, django_db_blocke
     from customers.models import Client, Domain
 
     with django_db_blocker.unblock():
-        config = setup_databases(verbosity=0, interactive=False, aliases={"default"}, serialized_aliases=set())
+        config = setup_databases(
+            verbosity=0, interactive=False, aliases={"default"}, serialized_aliases=set()
+        )
         for name in TENANTS:
             tenant = Client(schema_name=name, name=name.title())
             tenant.save(verbosity=0)
@@ -62,7 +64,8 @@ def empty_all() -> None:
         for schema in ("public", *TENANTS):
             present = [t for t in TABLES if t in schema_tables(schema)]
             if present:
-                cursor.execute(f"TRUNCATE {', '.join(f'{schema}.{t}' for t in present)} RESTART IDENTITY CASCADE")
+                tables = ", ".join(f'"{schema}"."{t}"' for t in present)
+                cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
 @pytest.fixture

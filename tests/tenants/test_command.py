@@ -42,7 +42,8 @@ def test_tenant_option_runs_in_that_schema(tenants: Any, tmp_path: Path) -> None
     out, _, code = command(str(workflow_file(tmp_path)), "--tenant", "beta", "--input", "name=Lamp", "--json")
     assert code == 0
     outcome = json.loads(out)
-    assert (outcome["tenant"], outcome["status"], outcome["results"]["count"]) == ("beta", "succeeded", {"count": 1})
+    assert (outcome["tenant"], outcome["status"]) == ("beta", "succeeded")
+    assert outcome["results"]["count"] == {"count": 1}
     assert rows("beta", "shop_product", "sku") == [("C-1",)]
     assert rows("alpha", "shop_product") == []
 
@@ -82,7 +83,7 @@ def test_all_tenants_one_atomic_run_each_failures_reported_others_committed(tena
 
 
 def test_all_tenants_text_report(tenants: Any, tmp_path: Path) -> None:
-    out, err, code = command(str(workflow_file(tmp_path)), "--all-tenants", "--input", "name=Lamp")
+    out, _, code = command(str(workflow_file(tmp_path)), "--all-tenants", "--input", "name=Lamp")
     assert code == 0
     for name in tenants:
         assert f"(tenant {name}) succeeded" in out

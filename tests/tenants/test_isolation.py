@@ -23,7 +23,9 @@ pytestmark = pytest.mark.postgres
 def seed(schema: str, products: int) -> None:
     """The same skus, emails and references in every tenant (so ids overlap too); names say whose."""
     with schema_context(schema):
-        customer = Customer.objects.create(name=f"{schema}-ada", email="ada@example.com", metadata={"t": schema})
+        customer = Customer.objects.create(
+            name=f"{schema}-ada", email="ada@example.com", metadata={"t": schema}
+        )
         made = [
             Product.objects.create(name=f"{schema}-p{i}", sku=f"S-{i}", price=f"{i}.00", stock=i)
             for i in range(1, products + 1)
@@ -58,7 +60,8 @@ CASES: dict[str, tuple[list[tuple], list[tuple], Check]] = {
     ),
     "Count": ([("ProductCountNode", "n", {})], [], lambda r: r["n"] == {"count": 3}),
     "Aggregate": (
-        [("ProductAggregateNode", "n", {"pipeline": [{"$group": {"_id": None, "s": {"$sum": "$stock"}}}]})], [],
+        [("ProductAggregateNode", "n", {"pipeline": [{"$group": {"_id": None, "s": {"$sum": "$stock"}}}]})],
+        [],
         lambda r: r["n"]["results"][0]["s"] == 6,
     ),
     "BulkCreate": (
@@ -71,10 +74,13 @@ CASES: dict[str, tuple[list[tuple], list[tuple], Check]] = {
         [("ProductBulkUpdateNode", "n", {"filter": {}, "fields": {"active": False}, "all": True})], [],
         lambda r: r["n"] == {"updated": 3},
     ),
-    "BulkDelete": ([("OrderBulkDeleteNode", "n", {"filter": {}, "all": True})], [], lambda r: r["n"] == {"deleted": 2}),
+    "BulkDelete": (
+        [("OrderBulkDeleteNode", "n", {"filter": {}, "all": True})], [], lambda r: r["n"] == {"deleted": 2}
+    ),
     "BulkUpsert": (
         [("ProductBulkUpsertNode", "n", {
-            "data": [{"name": "alpha-up", "sku": "S-1", "price": "9"}, {"name": "alpha-up", "sku": "S-4", "price": "9"}],
+            "data": [{"name": "alpha-up", "sku": "S-1", "price": "9"},
+                     {"name": "alpha-up", "sku": "S-4", "price": "9"}],
             "conflict_on": ["sku"], "update_fields": ["name", "price"],
         })], [],
         lambda r: r["n"] == {"created": 1, "updated": 1},

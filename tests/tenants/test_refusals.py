@@ -34,7 +34,9 @@ def eager(settings: Any) -> None:
     settings.DATAFLOW = {**settings.DATAFLOW, "CELERY_EAGER": True}
 
 
-@pytest.mark.parametrize("tenant", ["nope", "public", "", "bad\x00name", "x" * 64, 'a"; DROP SCHEMA alpha; --'])
+@pytest.mark.parametrize(
+    "tenant", ["nope", "public", "", "bad\x00name", "x" * 64, 'a"; DROP SCHEMA alpha; --']
+)
 @pytest.mark.parametrize("runtime", ["local", "local-recorded", "celery"])
 def test_an_unknown_tenant_is_refused_before_anything_runs(
     tenants: Any, eager: None, tenant: str, runtime: str
@@ -105,7 +107,8 @@ def test_a_request_routed_to_a_tenant_runs_there_by_default(tenants: Any) -> Non
 
 def test_an_explicit_tenant_wins_over_the_connections_and_restores_it(tenants: Any) -> None:
     with schema_context("beta"):
-        results, _ = LocalRuntime().execute(build([("ProbeCreateNode", "probe", {"label": "x"})]), tenant="alpha")
+        workflow = build([("ProbeCreateNode", "probe", {"label": "x"})])
+        results, _ = LocalRuntime().execute(workflow, tenant="alpha")
         assert connection.schema_name == "beta"
         assert tenancy.current_schema() == "beta"
     assert results["probe"]["schema"] == "alpha"
