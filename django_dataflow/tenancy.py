@@ -65,10 +65,8 @@ def resolve_tenant(tenant: str | None, using: str = "default") -> str | None:
     return current_schema(using) if tenant is None else tenant
 
 
-def validate_tenant(tenant: str | None) -> None:
-    """Raise TenantError unless tenant is None or the schema name of an existing tenant."""
-    if tenant is None:
-        return
+def _check_name(tenant: str | None) -> None:
+    """The checks of a tenant name that need no query."""
     if not isinstance(tenant, str) or not tenant:
         raise TenantError(f"tenant must be a schema name, not {tenant!r}")
     if not tenants_enabled():
@@ -76,8 +74,6 @@ def validate_tenant(tenant: str | None) -> None:
             f"tenant={tenant!r} was given but django-tenants is not installed; "
             "runs without tenants take tenant=None"
         )
-    from django_tenants.utils import get_tenant_model
-
     if tenant == public_schema():
         raise TenantError(
             f"tenant={tenant!r} is the public schema, not a tenant; public runs take tenant=None"
@@ -85,27 +81,99 @@ def validate_tenant(tenant: str | None) -> None:
     # Never sent to the database when it cannot be a schema name (a NUL byte makes PostgreSQL fail).
     if len(tenant) > 63 or any(c in tenant for c in "\"'\\;\x00\r\n"):
         raise TenantError(f"unknown tenant {tenant[:80]!r}: not a valid schema name")
+
+
+def _unknown(tenant: str) -> TenantError:
+    return TenantError(f"unknown tenant {tenant!r}: no tenant has that schema name")
+
+
+def validate_tenant(tenant: str | None) -> None:
+    """Raise TenantError unless tenant is None or the schema name of an existing tenant."""
+    if tenant is None:
+        return
+    _check_name(tenant)
+    from django_tenants.utils import get_tenant_model
+
     if not get_tenant_model().objects.filter(schema_name=tenant).exists():
-        raise TenantError(f"unknown tenant {tenant!r}: no tenant has that schema name")
+        raise _unknown(tenant)
+
+
+def _search_path(tenant: str) -> list[str]:
+    """The search_path django-tenants sets for a tenant (its schema, public, the extra paths)."""
+    from django.conf import settings
+
+    return [tenant, public_schema(), *getattr(settings, "PG_EXTRA_SEARCH_PATHS", [])]
+
+
+def _enter(tenant: str, using: str) -> None:
+    """Switch the connection to an existing tenant's schema: one statement checks and switches.
+
+    The statement sets search_path only when the tenant table has the schema name, so an unknown
+    tenant is refused without a second round trip; django-tenants is then told the path is set
+    (TENANT_LIMIT_SET_CALLS skips its own SET). On the driver's cursor, so that a SET pending for
+    the previous schema is never sent first.
+    """
+    from django_tenants.utils import get_tenant_model
+
+    db = connections[using]
+    model = get_tenant_model()
+    quote = db.ops.quote_name
+    paths = _search_path(tenant)
+    sql = (
+        f"SELECT set_config('search_path', %s, false) FROM {quote(public_schema())}."
+        f"{quote(model._meta.db_table)} WHERE {quote(model._meta.get_field('schema_name').column)} = %s"
+    )
+    previous = db.tenant
+    db.set_schema(tenant)
+    try:
+        db.ensure_connection()
+        with db.wrap_database_errors, db.connection.cursor() as cursor:
+            cursor.execute(sql, [", ".join(quote(p) for p in paths), tenant])
+            found = cursor.fetchone() is not None
+    except BaseException:
+        _leave(previous, using)
+        raise
+    if not found:
+        _leave(previous, using)
+        raise _unknown(tenant)
+    db.search_path_set_schemas = paths
+
+
+def _leave(previous: Any, using: str) -> None:
+    db = connections[using]
+    if previous is None:
+        db.set_schema_to_public()
+    else:
+        db.set_tenant(previous, include_public=getattr(db, "include_public_schema", True))
+
+
+@contextmanager
+def _switched(tenant: str, using: str) -> Iterator[None]:
+    db = connections[using]
+    previous = db.tenant
+    _enter(tenant, using)
+    try:
+        yield
+    finally:
+        _leave(previous, using)
 
 
 def tenant_scope(tenant: str | None, using: str = "default") -> AbstractContextManager[Any]:
     """A context manager that runs the body in the tenant's schema (nothing for tenant=None).
 
-    The tenant is validated when this is called, before the body (and so before anything of the
-    run) starts. A connection already in that schema stays as it is: no query, no switch.
+    A name that cannot be a tenant is refused when this is called; an unknown tenant when the
+    block is entered, before its body (and so before anything of the run) starts. A connection
+    already in that schema stays as it is: no query, no switch.
     """
     if tenant is None or (tenant and connection_schema(using) == tenant):
         return nullcontext()
-    validate_tenant(tenant)
-    from django_tenants.utils import schema_context
-
-    return schema_context(tenant, database=using)
+    _check_name(tenant)
+    return _switched(tenant, using)
 
 
 @contextmanager
 def worker_scope(schema: str | None, using: str = "default") -> Iterator[None]:
-    """A worker's task body: in the schema (validate_tenant() it first), then back in public.
+    """A worker's task body: in the tenant's schema (checked on entry), then back in public.
 
     Whatever the previous task left, a run without tenant starts in the public schema; whatever this
     one does (including failing), the connection's search_path is public again afterwards.
@@ -114,11 +182,13 @@ def worker_scope(schema: str | None, using: str = "default") -> Iterator[None]:
         validate_tenant(schema)  # with a schema: raises, tenancy is not configured
         yield
         return
+    if schema is not None:
+        _check_name(schema)
     db = connections[using]
     db.set_schema_to_public()
     try:
         if schema is not None:
-            db.set_schema(schema)
+            _enter(schema, using)
         yield
     finally:
         db.set_schema_to_public()

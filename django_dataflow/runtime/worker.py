@@ -18,6 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -171,14 +172,13 @@ def perform(
     it before its first statement and back to the public schema after its last, also on failure.
     """
     db = connections[using]
-    if worker:
-        _tidy_connection(db)
-        # The tenant check is the task's first statement when there is a schema: reconnect-safe.
-        _first_statement(db, lambda: tenancy.validate_tenant(schema))
-        scope = tenancy.worker_scope(schema, using)
-    else:
-        scope = tenancy.tenant_scope(schema, using)
-    with scope:
+    with ExitStack() as stack:
+        if worker:
+            _tidy_connection(db)
+            # Entering a tenant's schema is the task's first statement: reconnect-safe.
+            _first_statement(db, lambda: stack.enter_context(tenancy.worker_scope(schema, using)))
+        else:
+            stack.enter_context(tenancy.tenant_scope(schema, using))
         return _perform(run_id, using, db, retries, waits, progress, worker, user, schema)
 
 
