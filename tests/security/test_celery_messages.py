@@ -79,7 +79,7 @@ def test_a_message_naming_a_schema_without_django_tenants_runs_nothing(
 
     run = pending_run(user=make_user("add_product"))
     before = database_state()
-    with pytest.raises(DataflowError, match="schema|django-tenants"):
+    with pytest.raises(DataflowError, match=r"schema|django-tenants"):
         deliver(run_id=str(run.run_id), using="default", schema=schema)
     assert database_state() == before
     assert WorkflowRun.objects.get(pk=run.pk).status == "pending"

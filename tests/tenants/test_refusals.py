@@ -130,3 +130,13 @@ def test_celery_handles_read_the_run_in_its_tenants_schema(
 
 def test_makemigrations_is_clean_with_tenants(tenants: Any) -> None:
     call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())
+
+
+def test_the_tenants_settings_pass_the_system_checks(tenants: Any) -> None:
+    from django.core import checks
+
+    from django_dataflow.checks import check_tenancy
+
+    assert check_tenancy() == []
+    found = {m.id for m in checks.run_checks(tags=["django_dataflow"])}
+    assert not {i for i in found if i.startswith(("django_dataflow.E02", "django_dataflow.W02"))}
