@@ -20,6 +20,7 @@ from shop.models import Product
 from tests.celery_support import WorkerProcess, client_app, require_celery_and_redis, sending_to
 from tests.conftest import build
 from tests.tenants.conftest import rows, schema_state
+from tests.tenants.test_isolation import CASES, seed
 
 pytestmark = [pytest.mark.postgres, pytest.mark.worker]
 
@@ -148,3 +149,17 @@ def test_a_message_naming_another_or_an_unknown_schema_runs_nothing(
     # The real message, finally delivered, runs it in alpha.
     assert send({"run_id": handle.run_id, "schema": "alpha"}).get(timeout=60)["state"] == "succeeded"
     assert rows("alpha", "probe_probe", "label, schema") == [("forged", "alpha")]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_node_type_on_a_worker_touches_and_returns_only_its_tenants_rows(
+    tenants: Any, worker: WorkerProcess, case: str
+) -> None:
+    seed("alpha", 3)
+    seed("beta", 4)
+    nodes, links, check = CASES[case]
+    others = {schema: schema_state(schema) for schema in ("beta", "gamma", "public")}
+    results = CeleryRuntime().submit(build(nodes, links), tenant="alpha").wait(60)
+    assert check(results), results
+    assert "beta" not in json.dumps(results)
+    assert {schema: schema_state(schema) for schema in others} == others
