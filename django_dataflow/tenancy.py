@@ -123,7 +123,7 @@ def _enter(tenant: str, using: str) -> None:
         f"SELECT set_config('search_path', %s, false) FROM {quote(public_schema())}."
         f"{quote(model._meta.db_table)} WHERE {quote(model._meta.get_field('schema_name').column)} = %s"
     )
-    previous = db.tenant
+    previous = (db.tenant, db.include_public_schema)
     db.set_schema(tenant)
     try:
         db.ensure_connection()
@@ -139,18 +139,20 @@ def _enter(tenant: str, using: str) -> None:
     db.search_path_set_schemas = paths
 
 
-def _leave(previous: Any, using: str) -> None:
+def _leave(previous: tuple[Any, bool], using: str) -> None:
+    """Put the connection back in the schema (tenant object and include_public) it was in."""
     db = connections[using]
-    if previous is None:
+    tenant, include_public = previous
+    if tenant is None:
         db.set_schema_to_public()
     else:
-        db.set_tenant(previous, include_public=getattr(db, "include_public_schema", True))
+        db.set_tenant(tenant, include_public=include_public)
 
 
 @contextmanager
 def _switched(tenant: str, using: str) -> Iterator[None]:
     db = connections[using]
-    previous = db.tenant
+    previous = (db.tenant, db.include_public_schema)
     _enter(tenant, using)
     try:
         yield

@@ -16,7 +16,7 @@ from django_dataflow.workflow.graph import Workflow
 #: Exit codes: the run succeeded (or was submitted), a run failed, the command could not start one.
 OK, RUN_FAILED, USAGE = 0, 1, 2
 
-EPILOG = (
+EXIT_CODES = (
     "Exit codes: 0 the run succeeded (or, with --async and no --wait, was submitted); "
     "1 a run failed (with --all-tenants: any tenant's run); 2 no run was started (bad arguments, "
     "unreadable or invalid workflow or inputs, unknown definition or tenant)."
@@ -78,13 +78,8 @@ class Command(BaseCommand):
     help = (
         "Run a stored workflow definition (by name) or a workflow JSON file (the to_dict() form), "
         "atomically, in this process or (--async) on a Celery worker; --tenant runs it in one "
-        "tenant's schema, --all-tenants once per tenant (each run atomic on its own)."
+        "tenant's schema, --all-tenants once per tenant (each run atomic on its own). " + EXIT_CODES
     )
-
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        """The parser, with the exit codes in --help."""
-        parser = super().create_parser(prog_name, subcommand, epilog=EPILOG, **kwargs)
-        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         """The workflow, its inputs, where it runs and how the outcome is printed."""
