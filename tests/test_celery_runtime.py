@@ -243,6 +243,13 @@ def _wrapped(django_cls: type[Exception], cause: Exception) -> NodeExecutionErro
             return error
 
 
+def _node_error(cause: Exception) -> NodeExecutionError:
+    try:
+        raise NodeExecutionError(str(cause), node_id="n") from cause
+    except NodeExecutionError as error:
+        return error
+
+
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
@@ -251,6 +258,9 @@ def _wrapped(django_cls: type[Exception], cause: Exception) -> NodeExecutionErro
         (lambda: _wrapped(OperationalError, _psycopg_error("AdminShutdown")), True),  # pg_terminate_backend
         (lambda: _wrapped(OperationalError, _psycopg_error("OperationalError", "server closed")), True),
         (lambda: InterfaceError("connection already closed"), True),
+        # COPY streams through psycopg's cursor.copy(), which Django does not wrap.
+        (lambda: _node_error(_psycopg_error("OperationalError", "sending copy data failed")), True),
+        (lambda: _node_error(_psycopg_error("UniqueViolation")), False),
         (lambda: _wrapped(OperationalError, OperationalError("database is locked")), True),
         (lambda: _wrapped(IntegrityError, _psycopg_error("UniqueViolation")), False),
         (lambda: _wrapped(OperationalError, _psycopg_error("UndefinedTable")), False),
@@ -258,8 +268,9 @@ def _wrapped(django_cls: type[Exception], cause: Exception) -> NodeExecutionErro
         (lambda: WorkflowValidationError("bad"), False),
         (lambda: ValueError("nope"), False),
     ],
-    ids=["deadlock", "serialization", "admin-shutdown", "connection-lost", "interface", "sqlite-locked",
-         "unique", "undefined-table", "sqlite-no-table", "validation", "value-error"],
+    ids=["deadlock", "serialization", "admin-shutdown", "connection-lost", "interface",
+         "copy-connection-lost", "copy-unique", "sqlite-locked", "unique", "undefined-table",
+         "sqlite-no-table", "validation", "value-error"],
 )
 def test_transient_errors_are_classified(make: Any, expected: bool) -> None:
     assert is_transient(make()) is expected

@@ -51,7 +51,19 @@ def is_transient(exc: BaseException) -> bool:
             if cause is not None and type(cause).__module__.startswith("psycopg"):
                 return getattr(cause, "sqlstate", None) is None or is_transient(cause)
             return False
+        if _driver_connection_lost(err):
+            return True
     return False
+
+
+def _driver_connection_lost(err: BaseException) -> bool:
+    """psycopg's own OperationalError without a SQLSTATE: the connection died under a statement
+    Django does not wrap (COPY streams through the driver's cursor.copy())."""
+    try:
+        import psycopg
+    except ImportError:
+        return False
+    return isinstance(err, psycopg.OperationalError)
 
 
 def retry_delay(retries: int) -> float:
