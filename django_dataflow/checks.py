@@ -79,3 +79,59 @@ def check_statement_timeout(app_configs: Any = None, **kwargs: Any) -> list[chec
             id="django_dataflow.W002",
         )
     ]
+
+
+ROUTER = "django_dataflow.tenant_router.DataflowTenantRouter"
+TENANT_SYNC_ROUTER = "django_tenants.routers.TenantSyncRouter"
+
+
+def tenancy_messages(config: Any, alias: str) -> list[checks.CheckMessage]:
+    """E020-E022, W020 for a django-tenants project's settings (config: the settings object)."""
+    messages: list[checks.CheckMessage] = []
+    engine = config.DATABASES.get(alias, {}).get("ENGINE", "")
+    if "django_tenants" not in engine:
+        messages.append(checks.Error(
+            f"django-tenants is installed but database {alias!r} uses {engine!r}; runs could not switch "
+            "to a tenant's schema.",
+            hint='Set its ENGINE to "django_tenants.postgresql_backend" (docs/tenants.md).',
+            id="django_dataflow.E020",
+        ))
+    shared, tenant = getattr(config, "SHARED_APPS", ()), getattr(config, "TENANT_APPS", ())
+    missing = [name for name, apps_ in (("SHARED_APPS", shared), ("TENANT_APPS", tenant))
+               if "django_dataflow" not in apps_]
+    if missing:
+        messages.append(checks.Error(
+            f"django_dataflow is not in {' and '.join(missing)}: runs without tenant are recorded in the "
+            "public schema and each tenant's runs in its own, so it must be in both.",
+            hint="List django_dataflow in SHARED_APPS and in TENANT_APPS (docs/tenants.md).",
+            id="django_dataflow.E021",
+        ))
+    routers = [r if isinstance(r, str) else f"{type(r).__module__}.{type(r).__name__}"
+               for r in getattr(config, "DATABASE_ROUTERS", ())]
+    if ROUTER not in routers or (
+        TENANT_SYNC_ROUTER in routers and routers.index(ROUTER) > routers.index(TENANT_SYNC_ROUTER)
+    ):
+        messages.append(checks.Error(
+            f"DATABASE_ROUTERS must list {ROUTER} before {TENANT_SYNC_ROUTER}: without it every "
+            "tenant's schema gets its own registry and definitions tables, which nothing reads.",
+            hint=f'DATABASE_ROUTERS = ["{ROUTER}", "{TENANT_SYNC_ROUTER}"]',
+            id="django_dataflow.E022",
+        ))
+    if getattr(config, "TENANT_LIMIT_SET_CALLS", False) is not True:
+        messages.append(checks.Warning(
+            "TENANT_LIMIT_SET_CALLS is not True: django-tenants sends SET search_path before every "
+            "statement of every run, tenant or not.",
+            hint="TENANT_LIMIT_SET_CALLS = True (the schema is set again whenever it changes).",
+            id="django_dataflow.W020",
+        ))
+    return messages
+
+
+@checks.register("django_dataflow")
+def check_tenancy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E020-E022, W020: django-tenants is installed but not set up the way runs need it."""
+    from django_dataflow.tenancy import tenants_enabled
+
+    if conf.find_problems(conf.raw_settings()) or not tenants_enabled():
+        return []
+    return tenancy_messages(settings, conf.database())

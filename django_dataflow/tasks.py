@@ -22,15 +22,25 @@ from django_dataflow.runtime.worker import ProgressThrottle, perform
     ignore_result=False, throws=(DataflowError,),
 )
 def run_workflow(
-    self: Any, run_id: str, using: str = "default", retries: int = 0, waits: int = 0
+    self: Any, run_id: str, using: str = "default", retries: int = 0, waits: int = 0,
+    schema: str | None = None,
 ) -> dict[str, Any]:
-    """Execute one submitted run, at most once successfully however often it is delivered."""
+    """Execute one submitted run, at most once successfully however often it is delivered.
+
+    schema: the tenant's schema the run's row is in (absent for runs without tenant); the worker
+    checks that the tenant exists and that the row names it before running anything.
+    """
     retries, waits = message_counter("retries", retries), message_counter("waits", waits)
+    if schema is not None and not isinstance(schema, str):
+        raise DataflowError("task message field 'schema' must be a tenant's schema name")
     progress = ProgressThrottle(lambda meta: self.update_state(state="PROGRESS", meta=meta))
-    outcome = perform(run_id, using, retries=retries, waits=waits, progress=progress)
+    outcome = perform(run_id, using, retries=retries, waits=waits, progress=progress, schema=schema)
     if outcome.retry_in is not None:
+        kwargs = {"run_id": run_id, "using": using, "retries": outcome.retries, "waits": outcome.waits}
+        if schema is not None:
+            kwargs["schema"] = schema
         raise self.retry(
-            kwargs={"run_id": run_id, "using": using, "retries": outcome.retries, "waits": outcome.waits},
+            kwargs=kwargs,
             countdown=outcome.retry_in,
             exc=outcome.error,
         )

@@ -89,8 +89,12 @@ def database_url(name: str) -> str:
 class WorkerProcess:
     """`celery -A testproject worker` in its own process group, on one queue of the test Redis."""
 
-    def __init__(self, queue: str, db_name: str, log_dir: Path, *, concurrency: int = 4) -> None:
+    def __init__(
+        self, queue: str, db_name: str, log_dir: Path, *, concurrency: int = 4,
+        settings: str = "testproject.settings",
+    ) -> None:
         self.queue = queue
+        self.settings = settings
         self.db_name = db_name
         self.concurrency = concurrency
         self.name = f"dataflow-test-{uuid.uuid4().hex[:8]}"
@@ -102,7 +106,7 @@ class WorkerProcess:
         """Start the worker and return once it answers a ping."""
         env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "testproject.settings",
+            "DJANGO_SETTINGS_MODULE": self.settings,
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "testproject")]),
             # The worker must use pytest-django's test database, which holds the committed rows
             # of transaction=True tests.

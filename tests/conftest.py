@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,6 +12,10 @@ from django.apps import apps
 from django.db import connection
 
 from django_dataflow import LocalRuntime, WorkflowBuilder
+
+# tests/tenants/ runs in its own pytest invocation with the django-tenants settings (scripts/test).
+_TENANTS_PASS = os.environ.get("DJANGO_SETTINGS_MODULE") == "testproject.settings_tenants"
+collect_ignore = [] if _TENANTS_PASS else ["tenants"]
 
 
 def build(nodes: Iterable[tuple], connections: Iterable[tuple] = ()) -> Any:

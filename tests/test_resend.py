@@ -144,3 +144,9 @@ def test_command_usage_errors(args: list[str]) -> None:
     with pytest.raises(CommandError) as caught:
         call_command("dataflow_resend", *args)
     assert "--older-than" in str(caught.value) or "--limit" in str(caught.value)
+
+
+def test_command_tenant_without_django_tenants_is_a_usage_error() -> None:
+    with pytest.raises(CommandError, match="django-tenants") as caught:
+        call_command("dataflow_resend", "--tenant", "acme")
+    assert caught.value.returncode == 2

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from django_dataflow import conf
+from django_dataflow import conf, tenancy
 from django_dataflow.celery import TASK_NAME
 from django_dataflow.exceptions import PermissionDenied, WorkflowValidationError
 from django_dataflow.runtime.broker import RUNTIME, RUNTIME_EAGER, is_eager, resolve_app
@@ -25,7 +25,6 @@ from django_dataflow.runtime.local import as_workflow
 from django_dataflow.runtime.permissions import check_permissions
 from django_dataflow.runtime.retries import is_transient
 from django_dataflow.runtime.worker import ProgressThrottle, perform
-from django_dataflow.tenancy import tenant_scope
 from django_dataflow.workflow.builder import WorkflowBuilder
 from django_dataflow.workflow.graph import Workflow
 from django_dataflow.workflow.templating import check_inputs
@@ -85,20 +84,25 @@ class CeleryRuntime:
         if user is not None and getattr(user, "pk", None) is None:
             raise PermissionDenied("CeleryRuntime needs a saved user (the worker reloads it by primary key)")
         check_permissions(built, user)
-        tenant_scope(tenant)  # an unknown tenant fails here, before any row exists
         using = self.using or conf.database()
+        tenant = tenancy.resolve_tenant(tenant, using)
+        # An unknown tenant fails here, before any row exists; the run's row is written in the
+        # tenant's schema, where the worker (told the schema by the message) finds it.
+        scope = tenancy.tenant_scope(tenant, using)
         eager = is_eager(self._app)
         app = None if eager else resolve_app(self._app)
         ctx = RunContext(run_id=str(uuid.uuid4()), using=using, tenant=tenant, user=user)
         task_id = "" if eager else str(uuid.uuid4())
-        records.create_run(
-            built, ctx, payload, runtime=RUNTIME_EAGER if eager else RUNTIME, task_id=task_id,
-            workflow_dict=data, definition=definition.name if definition else "",
-            definition_version=definition.version if definition else None,
-        )
+        with scope:
+            tenancy.refuse_public_run(built, using)
+            records.create_run(
+                built, ctx, payload, runtime=RUNTIME_EAGER if eager else RUNTIME, task_id=task_id,
+                workflow_dict=data, definition=definition.name if definition else "",
+                definition_version=definition.version if definition else None,
+            )
         handle = RunHandle(
             ctx.run_id, task_id, using=using, app=app, eager=eager, dispatched=False, user=user,
-            queue=self.queue or conf.celery_queue(),
+            queue=self.queue or conf.celery_queue(), tenant=tenant,
         )
         # Celery's apply_async_on_commit, on the run's own database: a worker never looks for a
         # row that is not committed, and a rolled-back submission sends nothing.
@@ -118,9 +122,9 @@ class CeleryRuntime:
         handle = self.submit(workflow, inputs, tenant, user)
         return handle.wait(timeout), handle.run_id
 
-    def handle(self, run_id: str) -> RunHandle:
-        """A handle on an earlier run, by id."""
-        return RunHandle.for_run(run_id, using=self.using, app=self._app)
+    def handle(self, run_id: str, tenant: str | None = None) -> RunHandle:
+        """A handle on an earlier run, by id (and tenant: its row is in the tenant's schema)."""
+        return RunHandle.for_run(run_id, using=self.using, app=self._app, tenant=tenant)
 
     def submit_partitioned(
         self, workflow: Workflow | WorkflowBuilder | Mapping[str, Any], partitions: int = 2,
@@ -131,4 +135,5 @@ class CeleryRuntime:
         from django_dataflow.runtime import partitioned
 
         check_permissions(as_workflow(workflow), user)
+        tenant = tenancy.resolve_tenant(tenant, self.using or conf.database())
         return partitioned.submit(self, workflow, partitions, inputs, tenant)

@@ -8,12 +8,11 @@ from typing import Any
 
 from django.db import transaction
 
-from django_dataflow import access
+from django_dataflow import access, tenancy
 from django_dataflow.exceptions import DataflowError, NodeExecutionError, PermissionDenied
 from django_dataflow.runtime import statement_timeout
 from django_dataflow.runtime.context import RunContext
 from django_dataflow.runtime.permissions import check_permissions, for_node
-from django_dataflow.tenancy import tenant_scope
 from django_dataflow.workflow.graph import Connection, Workflow
 from django_dataflow.workflow.templating import check_inputs, render
 
@@ -39,7 +38,8 @@ def execute(
     check_inputs(set(workflow.input_names), inputs, workflow.row_inputs)
     with access.active(ctx.user):
         check_permissions(workflow, ctx.user)
-        with tenant_scope(ctx.tenant):
+        with tenancy.tenant_scope(ctx.tenant, ctx.using):
+            tenancy.refuse_public_run(workflow, ctx.using)
             # Inside a caller's transaction a failed read must not leave it aborted (PostgreSQL):
             # there, even a read-only workflow takes a savepoint. A statement timeout needs a
             # transaction too (SET LOCAL), so it gives read-only workflows one.

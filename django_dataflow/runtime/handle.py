@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connections
 
-from django_dataflow import conf
+from django_dataflow import conf, tenancy
 from django_dataflow.celery import TASK_NAME
 from django_dataflow.exceptions import DataflowError, NodeExecutionError, RunCancelled, RunTimeout
 from django_dataflow.runtime.broker import RUNTIME, backend_disabled, resolve_app
@@ -25,9 +25,11 @@ class RunHandle:
 
     def __init__(
         self, run_id: str, task_id: str, *, using: str, app: Any = None, eager: bool = False,
-        dispatched: bool = True, user: Any = None, queue: str = "",
+        dispatched: bool = True, user: Any = None, queue: str = "", tenant: str | None = None,
     ) -> None:
         self.run_id = run_id
+        #: The run's tenant schema (None: no tenant); its row lives in that schema.
+        self.tenant = tenant
         self.task_id = task_id
         self.using = using
         self.app = app
@@ -41,19 +43,23 @@ class RunHandle:
 
     @classmethod
     def for_run(
-        cls, run_id: str, *, using: str | None = None, app: Any = None, queue: str = ""
+        cls, run_id: str, *, using: str | None = None, app: Any = None, tenant: str | None = None,
+        queue: str = "",
     ) -> RunHandle:
         """A handle on a run submitted elsewhere (another request, process or earlier).
 
+        tenant=None looks in the schema the connection is in (django-tenants' middleware's tenant).
         queue: where send() sends (the row does not record the queue; default DATAFLOW['CELERY_QUEUE']).
         """
         from django_dataflow.models import WorkflowRun
 
         using = using or conf.database()
-        run = WorkflowRun.objects.using(using).get(pk=run_id)
+        tenant = tenancy.resolve_tenant(tenant, using)
+        with tenancy.tenant_scope(tenant, using):
+            run = WorkflowRun.objects.using(using).get(pk=run_id)
         eager = run.runtime != RUNTIME
         return cls(str(run.run_id), run.celery_task_id, using=using,
-                   app=None if eager else resolve_app(app), eager=eager, queue=queue)
+                   app=None if eager else resolve_app(app), eager=eager, tenant=tenant, queue=queue)
 
     # -- reading
 
@@ -61,7 +67,8 @@ class RunHandle:
         """The run's WorkflowRun row, fresh from the database."""
         from django_dataflow.models import WorkflowRun
 
-        run = WorkflowRun.objects.using(self.using).filter(pk=self.run_id).first()
+        with tenancy.tenant_scope(self.tenant, self.using):
+            run = WorkflowRun.objects.using(self.using).filter(pk=self.run_id).first()
         if run is None:
             raise DataflowError(
                 f"run {self.run_id} does not exist: the transaction that submitted it rolled back, "
@@ -168,7 +175,8 @@ class RunHandle:
         """Cancel the run if no worker has started it; False when it already started or finished."""
         from django_dataflow.runtime import records
 
-        cancelled = records.cancel_run(self.run_id, self.using)
+        with tenancy.tenant_scope(self.tenant, self.using):
+            cancelled = records.cancel_run(self.run_id, self.using)
         if cancelled and not self.eager and self.task_id:
             try:  # saves the worker a delivery; the status check is what guarantees it never runs
                 self.app.control.revoke(self.task_id)
@@ -181,7 +189,7 @@ class RunHandle:
     def _dispatch(self) -> None:
         self.dispatched = True
         if self.eager:
-            perform_eagerly(self.run_id, self.using, user=self._user)
+            perform_eagerly(self.run_id, self.using, user=self._user, schema=self.tenant)
             return
         try:
             self.send()
@@ -189,7 +197,8 @@ class RunHandle:
             # The row is committed: say why it will never run instead of leaving it pending.
             from django_dataflow.runtime import records
 
-            records.mark_failed(self.run_id, self.using, exc)
+            with tenancy.tenant_scope(self.tenant, self.using):
+                records.mark_failed(self.run_id, self.using, exc)
             raise
 
     def send(self) -> None:
@@ -201,7 +210,13 @@ class RunHandle:
             raise DataflowError(f"run {self.run_id} runs in eager mode; it has no task message to send")
         from django_dataflow import tasks  # noqa: F401  (registers the task with every Celery app)
 
+        kwargs: dict[str, Any] = {"run_id": self.run_id, "using": self.using}
+        options: dict[str, Any] = {}
+        if self.tenant is not None:
+            # The worker switches to this schema before it touches the database (and looks for
+            # the run's row there); the header is the one tenant-schemas-celery's apps read.
+            kwargs["schema"] = self.tenant
+            options["headers"] = {"_schema_name": self.tenant}
         self.app.tasks[TASK_NAME].apply_async(
-            kwargs={"run_id": self.run_id, "using": self.using}, task_id=self.task_id,
-            queue=self.queue or conf.celery_queue(),
+            kwargs=kwargs, task_id=self.task_id, queue=self.queue or conf.celery_queue(), **options
         )

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django_dataflow import conf
+from django_dataflow import conf, tenancy
 from django_dataflow.exceptions import WorkflowValidationError
 from django_dataflow.runtime import executor
 from django_dataflow.runtime.context import ProgressCallback, RunContext
@@ -47,22 +47,26 @@ class LocalRuntime:
         tenant: str | None = None,
         user: Any = None,
     ) -> tuple[dict[str, Any], str]:
-        """Run the workflow atomically and return (results by node id, run id)."""
+        """Run the workflow atomically and return (results by node id, run id).
+
+        tenant=None runs in the tenant the connection is in (django-tenants' middleware routed the
+        request there), else without tenant; an unknown tenant is refused before anything runs.
+        """
         workflow = as_workflow(workflow)
         inputs = {} if inputs is None else inputs
-        ctx = RunContext(
-            run_id=str(uuid.uuid4()),
-            using=self.using or conf.database(),
-            tenant=tenant,
-            user=user,
-            progress=self.progress,
-        )
-        record = conf.record_local_runs() if self.record is None else self.record
-        if not record:
-            return executor.execute(workflow, ctx, inputs), ctx.run_id
-        from django_dataflow.runtime import records
+        using = self.using or conf.database()
+        tenant = tenancy.resolve_tenant(tenant, using)
+        with tenancy.tenant_scope(tenant, using):
+            tenancy.refuse_public_run(workflow, using)
+            ctx = RunContext(
+                run_id=str(uuid.uuid4()), using=using, tenant=tenant, user=user, progress=self.progress
+            )
+            record = conf.record_local_runs() if self.record is None else self.record
+            if not record:
+                return executor.execute(workflow, ctx, inputs), ctx.run_id
+            from django_dataflow.runtime import records
 
-        # Refused inputs are never recorded.
-        check_inputs(set(workflow.input_names), inputs, workflow.row_inputs)
-        run = records.create_run(workflow, ctx, inputs, runtime="local")
-        return records.execute_recorded(workflow, ctx, inputs, run), ctx.run_id
+            # Refused inputs are never recorded.
+            check_inputs(set(workflow.input_names), inputs, workflow.row_inputs)
+            run = records.create_run(workflow, ctx, inputs, runtime="local")
+            return records.execute_recorded(workflow, ctx, inputs, run), ctx.run_id

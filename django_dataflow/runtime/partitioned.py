@@ -23,7 +23,7 @@ from django_dataflow.nodes.pg_bulk import copy_unavailable, insert_columns, stre
 from django_dataflow.nodes.pg_copy import ROW_COLUMN, quote
 from django_dataflow.nodes.rows import check_deferred_constraints
 from django_dataflow.registry import get_node_class
-from django_dataflow.tenancy import tenant_scope
+from django_dataflow.tenancy import tenant_scope, validate_tenant
 
 #: Registered names of the tasks (runtime/partition_tasks.py).
 LOAD_TASK = "django_dataflow.load_partition"
@@ -193,7 +193,7 @@ def submit(
     from django_dataflow.runtime.broker import is_eager, resolve_app
 
     using = runtime.using or conf.database()
-    tenant_scope(tenant)  # an unknown tenant fails here
+    validate_tenant(tenant)  # an unknown tenant fails here
     job, slices = plan(workflow, partitions, inputs, using)
     if is_eager(runtime._app):
         try:

@@ -10,6 +10,7 @@ from django.db import connections
 from django.db.models import F
 from django.utils import timezone
 
+from django_dataflow import tenancy
 from django_dataflow.exceptions import DataflowError, NodeExecutionError
 from django_dataflow.models import RunStatus, WorkflowRun
 from django_dataflow.nodes.values import jsonable
@@ -163,6 +164,7 @@ def _prepared(connection: Any, sql: str, params: list[Any]) -> tuple[Any, ...] |
     import psycopg
 
     connection.ensure_connection()
+    tenancy.sync_search_path(connection.alias)  # the driver's cursor bypasses django-tenants' SET
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchone()

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from django_dataflow import tenancy
 from django_dataflow.models import RunStatus, WorkflowRun
 from django_dataflow.runtime.broker import RUNTIME
 from django_dataflow.runtime.handle import RunHandle
@@ -25,6 +26,7 @@ class Resent(NamedTuple):
     run_id: str
     created_at: Any
     error: BaseException | None
+    tenant: str | None = None
 
 
 def stale_pending_runs(using: str, older_than: float) -> QuerySet[WorkflowRun]:
@@ -41,19 +43,24 @@ def stale_pending_runs(using: str, older_than: float) -> QuerySet[WorkflowRun]:
 
 def resend_stale_runs(
     using: str, older_than: float, *, queue: str = "", app: Any = None, limit: int | None = None,
-    dry_run: bool = False,
+    dry_run: bool = False, tenant: str | None = None,
 ) -> list[Resent]:
-    """Send the task message of every stale pending run again; one failed send stops nothing."""
-    runs = stale_pending_runs(using, older_than).only("run_id", "created_at")
-    if limit is not None:
-        runs = runs[:limit]
-    outcomes = []
-    for run in runs:
-        error = None
-        if not dry_run:
-            try:
-                RunHandle.for_run(str(run.run_id), using=using, app=app, queue=queue).send()
-            except Exception as exc:  # reported per run: the others are still worth sending
-                error = exc
-        outcomes.append(Resent(str(run.run_id), run.created_at, error))
+    """Send the task message of every stale pending run again; one failed send stops nothing.
+
+    tenant: the schema whose runs to look at (with django-tenants every tenant records its own).
+    """
+    with tenancy.tenant_scope(tenant, using):
+        runs = stale_pending_runs(using, older_than).only("run_id", "created_at")
+        runs = list(runs if limit is None else runs[:limit])
+        outcomes = []
+        for run in runs:
+            error = None
+            if not dry_run:
+                try:
+                    RunHandle.for_run(
+                        str(run.run_id), using=using, app=app, tenant=tenant, queue=queue
+                    ).send()
+                except Exception as exc:  # reported per run: the others are still worth sending
+                    error = exc
+            outcomes.append(Resent(str(run.run_id), run.created_at, error, tenant))
     return outcomes

@@ -18,13 +18,14 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
-from django_dataflow import conf
+from django_dataflow import conf, tenancy
 from django_dataflow.exceptions import DataflowError, PermissionDenied
 from django_dataflow.runtime.context import ProgressCallback, RunContext
 from django_dataflow.runtime.retries import busy_delay, is_transient, retry_delay
@@ -161,17 +162,32 @@ def perform(
     progress: ProgressCallback | None = None,
     worker: bool = True,
     user: Any = None,
+    schema: str | None = None,
 ) -> Outcome:
     """Execute a submitted run once, whatever the number of deliveries (see the module docstring).
 
     worker=True manages the connection like a request (Celery's worker); eager runs leave the
-    caller's connection alone and pass the submitting user instead of reloading it.
+    caller's connection alone and pass the submitting user instead of reloading it. schema: the
+    tenant the run was submitted for; the run's row is in that schema, and the worker switches to
+    it before its first statement and back to the public schema after its last, also on failure.
     """
+    db = connections[using]
+    with ExitStack() as stack:
+        if worker:
+            _tidy_connection(db)
+            # Entering a tenant's schema is the task's first statement: reconnect-safe.
+            _first_statement(db, lambda: stack.enter_context(tenancy.worker_scope(schema, using)))
+        else:
+            stack.enter_context(tenancy.tenant_scope(schema, using))
+        return _perform(run_id, using, db, retries, waits, progress, worker, user, schema)
+
+
+def _perform(
+    run_id: str, using: str, db: BaseDatabaseWrapper, retries: int, waits: int,
+    progress: ProgressCallback | None, worker: bool, user: Any, schema: str | None,
+) -> Outcome:
     from django_dataflow.runtime import records
 
-    db = connections[using]
-    if worker:
-        _tidy_connection(db)
     may_retry = worker or not db.in_atomic_block
 
     def retrying(exc: BaseException) -> bool:
@@ -190,6 +206,13 @@ def perform(
             run = _first_statement(db, lambda: records.claim_run(run_id, using))
         if run is None:
             return Outcome("skipped", run_id)
+        if (run.tenant or None) != schema:
+            # A row of one tenant's table claiming another tenant: never run it as either.
+            error = tenancy.TenantError(
+                f"run {run_id} names tenant {run.tenant!r} but was delivered for schema {schema!r}"
+            )
+            records.mark_failed(run_id, using, error)
+            return Outcome("failed", run_id, error=error)
         return _perform_claimed(run, using, retrying, progress, worker, user, lock)
     except Exception as exc:
         if retrying(exc):
@@ -239,14 +262,15 @@ def _perform_claimed(
     return Outcome("succeeded", run_id, results=results)
 
 
-def perform_eagerly(run_id: str, using: str, user: Any = None) -> Outcome:
+def perform_eagerly(run_id: str, using: str, user: Any = None, schema: str | None = None) -> Outcome:
     """Eager mode: perform() in this process, sleeping through retries instead of rescheduling."""
     retries = waits = 0
     progress = ProgressThrottle(partial(LOCAL_PROGRESS.__setitem__, run_id), interval=0.0)
     try:
         while True:
             outcome = perform(
-                run_id, using, retries=retries, waits=waits, progress=progress, worker=False, user=user
+                run_id, using, retries=retries, waits=waits, progress=progress, worker=False, user=user,
+                schema=schema,
             )
             if outcome.retry_in is None:
                 return outcome

@@ -1,6 +1,7 @@
-"""Celery messages are not trusted: a task message carries a run id (and the database alias), never
-the user or tenant; the worker takes those from the WorkflowRun row written by the submitting
-code, and checks the user's permissions again when the run executes."""
+"""Celery messages are not trusted: a task message carries a run id (and the database alias, and for
+tenant runs the schema the row is in), never the user; the worker takes the user and tenant from
+the WorkflowRun row written by the submitting code, checks that the row names the schema the
+message named (tests/tenants/test_worker.py), and checks the user's permissions again."""
 
 from __future__ import annotations
 
@@ -66,6 +67,20 @@ def test_a_message_carrying_a_user_or_tenant_is_refused(
     before = database_state()
     with pytest.raises(TypeError, match="unexpected keyword argument"):
         deliver(run_id=str(run.run_id), using="default", **forged)
+    assert database_state() == before
+    assert WorkflowRun.objects.get(pk=run.pk).status == "pending"
+
+
+@pytest.mark.parametrize("schema", ["acme", "public", 5])
+def test_a_message_naming_a_schema_without_django_tenants_runs_nothing(
+    seeded: dict[str, Any], schema: Any
+) -> None:
+    from django_dataflow.exceptions import DataflowError
+
+    run = pending_run(user=make_user("add_product"))
+    before = database_state()
+    with pytest.raises(DataflowError, match=r"schema|django-tenants"):
+        deliver(run_id=str(run.run_id), using="default", schema=schema)
     assert database_state() == before
     assert WorkflowRun.objects.get(pk=run.pk).status == "pending"
 
