@@ -132,6 +132,11 @@ class RowConverter:
             return _OMIT  # an automatic key is assigned by the database
         if field.has_default():
             return field.get_default()
+        try:
+            field.to_python("")  # text fields take the empty text; numbers, dates... need a value
+        except Exception:
+            message = f"field '{field.name}': a value is required (the cell is empty)"
+            raise InvalidRow(message, field.name) from None
         return ""
 
 

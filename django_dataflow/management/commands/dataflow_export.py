@@ -42,8 +42,9 @@ class Command(BaseCommand):
             "--filter", metavar="JSON", help='MongoDB-style filter, e.g. \'{"price": {"$lt": 50}}\'.'
         )
         parser.add_argument(
-            "--order", nargs="+", metavar="FIELD",
-            help="Sort keys ('-' for descending, e.g. --order -created_at name); default: primary key.",
+            "--order", action="append", metavar="FIELDS",
+            help="Sort keys, comma-separated or repeated; '-' for descending, written with '=' so that it "
+            "is not read as an option: --order=-created_at,name. Default: the primary key.",
         )
         parser.add_argument(
             "--fields", nargs="+", metavar="FIELD",
