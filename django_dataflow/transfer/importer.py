@@ -12,6 +12,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.db import reset_queries
+
 from django_dataflow.exceptions import (
     DataflowError,
     NodeExecutionError,
@@ -31,6 +34,7 @@ from django_dataflow.workflow.graph import Workflow
 #: The node id of the one node an import runs (it appears in errors and run records).
 NODE_ID = "import"
 ROWS_INPUT = "rows"
+_FORGET_QUERIES_EVERY = 10_000
 
 
 @dataclass
@@ -123,6 +127,10 @@ def stream(
         if lines is not None:
             lines.add(index, row.line)
         index += 1
+        if index % _FORGET_QUERIES_EVERY == 0 and settings.DEBUG:
+            # DEBUG keeps the last 9,000 queries, each holding a whole chunk's SQL on the ORM path:
+            # hundreds of megabytes over a long import. Django's advice for long jobs under DEBUG.
+            reset_queries()
         yield values
 
 
