@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import uuid
-from collections.abc import Iterable
 from typing import IO, Any
 
 from django.db import transaction
@@ -32,32 +31,44 @@ from django_dataflow.workflow.graph import Workflow
 EXPORT_FORMATS = ("csv", "jsonl")
 
 
-def _csv_cell(value: Any) -> Any:
-    """CSV text that dataflow_import reads back: empty for NULL, JSON for structures."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return value
+def _json_cell(value: Any) -> Any:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def _bool_cell(value: Any) -> Any:
+    return None if value is None else ("true" if value else "false")
 
 
 class _CsvWriter:
-    def __init__(self, out: IO[str], names: list[str]) -> None:
+    """CSV that dataflow_import reads back: empty for NULL (csv writes None so), JSON for
+    structures, true/false for booleans; only the columns needing it are touched."""
+
+    def __init__(self, out: IO[str], names: list[str], entry: ModelEntry) -> None:
         self.writer = csv.writer(out, lineterminator="\n")
         self.writer.writerow(names)
         self.names = names
+        self.cells: list[tuple[str, Any]] = []
+        for name in names:
+            field = entry.schema.field_for(name)
+            internal = field.get_internal_type() if field is not None else ""
+            if internal in ("JSONField", "ArrayField", "HStoreField"):
+                self.cells.append((name, _json_cell))
+            elif internal == "BooleanField":
+                self.cells.append((name, _bool_cell))
 
-    def write(self, rows: Iterable[dict[str, Any]]) -> None:
-        self.writer.writerows([_csv_cell(row[n]) for n in self.names] for row in rows)
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        for name, cell in self.cells:
+            for row in rows:
+                row[name] = cell(row[name])
+        names = self.names
+        self.writer.writerows([[row[n] for n in names] for row in rows])
 
 
 class _JsonlWriter:
-    def __init__(self, out: IO[str], names: list[str]) -> None:
+    def __init__(self, out: IO[str], names: list[str], entry: ModelEntry) -> None:
         self.out = out
 
-    def write(self, rows: Iterable[dict[str, Any]]) -> None:
+    def write(self, rows: list[dict[str, Any]]) -> None:
         self.out.write("".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows))
 
 
@@ -94,7 +105,7 @@ def export(
         ordering = [
             sort_expression(p.lookup, desc, nullable=may_be_null(p)) for p, desc in sort_keys(entry, order)
         ]
-        writer = (_CsvWriter if fmt == "csv" else _JsonlWriter)(out, names)
+        writer = (_CsvWriter if fmt == "csv" else _JsonlWriter)(out, names, entry)
         convert = entry.schema.records_converter(tuple(names))
         written = 0
         # One transaction: one snapshot, and on PostgreSQL a streaming (not WITH HOLD) cursor.
