@@ -9,15 +9,71 @@ node sees it (and can be skipped into a reject file).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
-from django.db import models
+from django.db import connections, models
 
+from django_dataflow import conf
 from django_dataflow.exceptions import WorkflowValidationError, valid_names
+from django_dataflow.nodes.encoding import PASSTHROUGH
+from django_dataflow.nodes.values import INTEGER_TYPES, check_storable, to_python
 from django_dataflow.transfer.errors import UsageError
 
 _STRUCTURED = frozenset({"JSONField", "ArrayField", "HStoreField"})
+#: Text up to this length takes the shortcut; longer text is measured against MAX_PARAMS_BYTES.
+_SHORT_TEXT = 65_536
+
+
+class Column(NamedTuple):
+    """How one key of the input rows is read: its field (None: ignored) and converter."""
+
+    key: str
+    field: models.Field | None
+    convert: Callable[[Any], Any] | None = None
+    structured: bool = False
+
+
+def _converter(field: models.Field) -> Callable[[Any], Any]:
+    """The field's conversion (the nodes' to_python + check_storable), with the shortcut the COPY
+    encoder takes (encoding.PASSTHROUGH): text for Django's own text fields and integers for its
+    integer fields are checked without the general path, which then only names the problem."""
+    label = field.name
+
+    def full(value: Any) -> Any:
+        converted = to_python(field, value, label=label)
+        check_storable(field, converted, label)
+        return converted
+
+    target = field.target_field if field.is_relation else field
+    exact = not field.is_relation or type(field) is models.ForeignKey
+    kind = PASSTHROUGH.get(type(target)) if exact else None
+    if kind is str:
+        limit = min(getattr(field, "max_length", None) or _SHORT_TEXT, _SHORT_TEXT)
+
+        def text(value: Any) -> Any:
+            if type(value) is str and len(value) <= limit and "\x00" not in value and value.isascii():
+                return value
+            return full(value)
+
+        return text
+    if kind is int and target.get_internal_type() in INTEGER_TYPES:
+        low, high = connections[conf.database()].ops.integer_field_range(target.get_internal_type())
+
+        def integer(value: Any) -> Any:
+            kind_of = type(value)
+            number = value if kind_of is int else None
+            if kind_of is str:
+                try:
+                    number = int(value)  # what IntegerField.to_python does with text
+                except ValueError:
+                    return full(value)
+            if number is not None and (low is None or number >= low) and (high is None or number <= high):
+                return number
+            return full(value)
+
+        return integer
+    return full
 
 
 class InvalidRow(Exception):
@@ -48,7 +104,8 @@ class RowConverter:
         self.mapping = dict(mapping)
         self.text_cells = text_cells  # CSV: every value is text; "" may mean NULL
         self.ignored: set[str] = set()
-        self._plans: dict[tuple[str, ...], list[tuple[str, models.Field | None]]] = {}
+        self._plans: dict[tuple[str, ...], list[Column]] = {}
+        self._columns: dict[str, Column] = {}
         for column, target in self.mapping.items():
             if target and target not in self.schema.writable:
                 raise UsageError(
@@ -56,8 +113,8 @@ class RowConverter:
                     f"{node.entry.label}; writable fields: {valid_names(self.schema.writable)}"
                 )
 
-    def plan(self, keys: tuple[str, ...]) -> list[tuple[str, models.Field | None]]:
-        """(column, field or None when ignored) per key; an unknown column raises InvalidRow."""
+    def plan(self, keys: tuple[str, ...]) -> list[Column]:
+        """How each key is read (None field: ignored); an unknown column raises InvalidRow."""
         plan = self._plans.get(keys)
         if plan is not None:
             return plan
@@ -66,7 +123,7 @@ class RowConverter:
         for key in keys:
             target = self.mapping.get(key, key)
             if not target:
-                plan.append((key, None))
+                plan.append(Column(key, None))
                 continue
             field = self.schema.writable.get(target)
             if field is None:
@@ -74,7 +131,7 @@ class RowConverter:
                 if known is not None:
                     # Read-only (auto_now_add, editable=False): an export's own columns import back.
                     self.ignored.add(key)
-                    plan.append((key, None))
+                    plan.append(Column(key, None))
                     continue
                 raise InvalidRow(
                     f"unknown column {key!r} (not a field of {self.node.entry.label}; map it with "
@@ -88,15 +145,22 @@ class RowConverter:
                     field=field.name,
                 )
             targets[field.attname] = key
-            plan.append((key, field))
+            plan.append(self._column(key, field))
         if len(self._plans) < 64:  # JSON rows may vary; CSV has one key set
             self._plans[keys] = plan
         return plan
 
+    def _column(self, key: str, field: models.Field) -> Column:
+        column = self._columns.get(key)
+        if column is None or column.field is not field:
+            structured = field.get_internal_type() in _STRUCTURED
+            column = self._columns[key] = Column(key, field, _converter(field), structured)
+        return column
+
     def convert(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """{attname: python value} for one row, or InvalidRow naming the field."""
-        given: dict[str, Any] = {}
-        for key, field in self.plan(tuple(values)):
+        converted: dict[str, Any] = {}
+        for key, field, to_value, structured in self.plan(tuple(values)):
             if field is None:
                 continue
             value = values[key]
@@ -105,22 +169,19 @@ class RowConverter:
                     value = self._empty(field)
                     if value is _OMIT:
                         continue
-                elif field.get_internal_type() in _STRUCTURED:
+                elif structured:
                     try:
                         value = json.loads(value)
                     except json.JSONDecodeError as exc:
                         message = f"field '{field.name}': not valid JSON ({exc.msg})"
                         raise InvalidRow(message, field.name) from None
-            given[field.attname] = value
-        try:
-            converted = self.node.convert_fields(given)
-        except WorkflowValidationError as exc:
-            raise InvalidRow(str(exc), _field_in(str(exc))) from None
-        for attname, value in converted.items():
-            if value is None:
-                field = self.schema.field_for(attname)
-                if field is not None and not field.null:
-                    raise InvalidRow(f"field '{field.name}': this field cannot be null", field.name)
+            try:
+                value = to_value(value)
+            except WorkflowValidationError as exc:
+                raise InvalidRow(str(exc), field.name) from None
+            if value is None and not field.null:
+                raise InvalidRow(f"field '{field.name}': this field cannot be null", field.name)
+            converted[field.attname] = value
         return converted
 
     @staticmethod
@@ -141,10 +202,3 @@ class RowConverter:
 
 
 _OMIT = object()
-
-
-def _field_in(message: str) -> str | None:
-    """The field a conversion message names ("field 'price': ...")."""
-    if message.startswith("field '"):
-        return message[7:].split("'", 1)[0]
-    return None
