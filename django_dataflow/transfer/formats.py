@@ -9,7 +9,6 @@ their element number in the array.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 from collections.abc import Iterator
@@ -71,14 +70,27 @@ class Reader:
     def __iter__(self) -> Iterator[SourceRow]:
         return {"csv": self._csv, "jsonl": self._jsonl, "json": self._json}[self.fmt]()
 
+    def _text_lines(self) -> Iterator[str]:
+        """The file's lines decoded one by one, so that a decoding error names its line."""
+        # utf-8-sig strips a byte order mark, which only the first line can start with.
+        later = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
+        for number, data in enumerate(self.binary, start=1):
+            try:
+                yield data.decode(self.encoding if number == 1 else later)
+            except UnicodeDecodeError as exc:
+                message = f"line {number}: not valid {self.encoding} text ({exc.reason})"
+                raise BadRow(message, line=number) from None
+
     def _csv(self) -> Iterator[SourceRow]:
-        text = io.TextIOWrapper(self.binary, encoding=self.encoding, newline="")
+        reader = csv.reader(self._text_lines())
         try:
-            reader = csv.reader(text)
             self.header = next(reader, None)
             if self.header is None:
                 return
             size = len(self.header)
+            twice = sorted({name for name in self.header if self.header.count(name) > 1})
+            if twice:
+                raise BadRow(f"line 1: the header names column {twice[0]!r} twice", line=1)
             line = reader.line_num + 1
             for cells in reader:
                 start, line = line, reader.line_num + 1
@@ -89,20 +101,18 @@ class Reader:
                     yield SourceRow(start, None, cells, problem)
                     continue
                 yield SourceRow(start, dict(zip(self.header, cells, strict=True)), cells)
-        except UnicodeDecodeError as exc:
-            raise BadRow(f"line {line}: not valid {self.encoding} text ({exc.reason})", line=line) from None
         except csv.Error as exc:
             raise BadRow(f"line {reader.line_num}: {exc}", line=reader.line_num) from None
-        finally:
-            text.detach()
 
     def _jsonl(self) -> Iterator[SourceRow]:
+        # utf-8-sig strips a byte order mark, which only the first line can start with.
+        later = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
         for number, data in enumerate(self.binary, start=1):
             try:
-                text = data.decode(self.encoding if number == 1 else "utf-8")
+                text = data.decode(self.encoding if number == 1 else later)
             except UnicodeDecodeError as exc:
                 raw = data.decode("utf-8", "replace")
-                yield SourceRow(number, None, raw, f"not valid UTF-8 ({exc.reason})")
+                yield SourceRow(number, None, raw, f"not valid {later} text ({exc.reason})")
                 continue
             if not text.strip():
                 continue

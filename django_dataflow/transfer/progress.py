@@ -34,12 +34,12 @@ class ProgressBar:
         self._last = now
         self.draw(done)
 
-    def draw(self, done: int) -> None:
-        """Redraw the line for `done` rows."""
+    def draw(self, done: int, *, complete: bool = False) -> None:
+        """Redraw the line for `done` rows (complete: the whole input was read)."""
         text = f"{done:,} rows"
-        position = self.position() if self.position is not None else None
-        if self.total_bytes and position is not None:
-            fraction = min(1.0, position / self.total_bytes)
+        position = self.position() if self.position is not None and not complete else None
+        if self.total_bytes and (complete or position is not None):
+            fraction = 1.0 if complete else min(1.0, (position or 0) / self.total_bytes)
             filled = int(fraction * _WIDTH)
             text = f"[{'#' * filled}{'-' * (_WIDTH - filled)}] {fraction:4.0%}  {text}"
         self.write(f"\r{text}")
@@ -48,5 +48,5 @@ class ProgressBar:
     def finish(self, done: int) -> None:
         """Draw the final state and end the line (only if anything was drawn)."""
         if self.drawn:
-            self.draw(done)
+            self.draw(done, complete=True)
             self.write("\n")

@@ -139,11 +139,15 @@ def test_bad_cell_counts_nulls_and_lengths_are_bad_rows(tmp_path: Path, unchange
         "name,sku,price\nA,A-1,\n": "line 2: field 'price': a value is required (the cell is empty)",
         f"name,sku,price\n{'x' * 201},A-1,1\n": "line 2: field 'name': ensure this value has at most 200",
         "name,sku,price,colour\nA,A-1,1,red\n": "line 2: unknown column 'colour'",
+        "name,sku,price,name\nA,A-1,1,B\n": "line 1: the header names column 'name' twice",
     }
     for text, expected in cases.items():
         code, _, message = call("dataflow_import", "shop.Product", write(tmp_path / "p.csv", text))
         assert code == 1
         assert expected in message
+    (tmp_path / "latin.csv").write_bytes(b"name,sku,price\nA,A-1,1\nCaf\xe9,C-1,2\n")
+    code, _, message = call("dataflow_import", "shop.Product", tmp_path / "latin.csv")
+    assert code == 1 and "line 3: not valid utf-8-sig text" in message
     null = write(
         tmp_path / "p.jsonl", '{"name": "A", "sku": "A-1", "price": 1}\n{"name": null, "sku": "B"}\n'
     )
@@ -287,3 +291,9 @@ def test_more_rows_than_max_bulk_rows_fail_naming_the_setting(tmp_path: Path, se
     code, _, message = call("dataflow_import", "shop.Product", path)
     assert code == 1 and "MAX_BULK_ROWS" in message
     assert not Product.objects.exists()
+
+
+def test_encoding_option(tmp_path: Path) -> None:
+    (tmp_path / "latin.csv").write_bytes(b"name,sku,price\nCaf\xe9,C-1,2\n")
+    assert call("dataflow_import", "shop.Product", tmp_path / "latin.csv", "--encoding", "latin-1")[0] == 0
+    assert Product.objects.get(sku="C-1").name == "Café"

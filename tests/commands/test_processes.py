@@ -84,9 +84,8 @@ def generate(path: Path, rows: int, start: int = 0) -> Path:
         out.write("name,sku,price,stock,active,description\n")
         filler = "d" * 500
         for i in range(start, start + rows):
-            out.write(
-                f"Product {i},SKU-{i},{i % 1000}.{i % 100:02d},{i % 50},{'true' if i % 2 else 'false'},{filler}\n"
-            )
+            active = "true" if i % 2 else "false"
+            out.write(f"Product {i},SKU-{i},{i % 1000}.{i % 100:02d},{i % 50},{active},{filler}\n")
     return path
 
 
