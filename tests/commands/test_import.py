@@ -297,3 +297,13 @@ def test_encoding_option(tmp_path: Path) -> None:
     (tmp_path / "latin.csv").write_bytes(b"name,sku,price\nCaf\xe9,C-1,2\n")
     assert call("dataflow_import", "shop.Product", tmp_path / "latin.csv", "--encoding", "latin-1")[0] == 0
     assert Product.objects.get(sku="C-1").name == "Café"
+
+
+def test_skip_bad_rows_of_a_json_array_names_elements(tmp_path: Path) -> None:
+    rows = [{"name": "A", "sku": "A-1", "price": 1}, {"name": "B", "sku": "B-1", "price": "x"}, 7]
+    rejects = tmp_path / "rejects.jsonl"
+    path = write(tmp_path / "p.json", json.dumps(rows))
+    assert call("dataflow_import", "shop.Product", path, "--skip-bad-rows", "--reject-file", rejects)[0] == 0
+    refused = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [(r["element"], r["row"]) for r in refused] == [(2, rows[1]), (3, 7)]
+    assert list(Product.objects.values_list("sku", flat=True)) == ["A-1"]

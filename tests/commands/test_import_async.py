@@ -115,3 +115,11 @@ def test_a_real_worker_reads_the_file(tmp_path: Path, worker: Any) -> None:
     assert "2 created" in out
     assert WorkflowRun.objects.get().runtime == "celery"
     assert Product.objects.count() == 2
+
+
+def test_async_without_wait_prints_the_run_id(tmp_path: Path) -> None:
+    code, out, _ = call("dataflow_import", "shop.Product", write(tmp_path / "p.csv", CSV), "--async")
+    assert code == 0
+    run = WorkflowRun.objects.get()
+    assert f"run {run.run_id}" in out and "created" not in out
+    assert run.inputs["rows"][MARKER]  # eager mode (no broker): already run in this process
