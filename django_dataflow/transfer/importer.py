@@ -104,6 +104,11 @@ def workflow_for(entry: ModelEntry, spec: ImportSpec) -> Workflow:
         raise UsageError("; ".join(exc.errors)) from None
 
 
+def converter_for(entry: ModelEntry, spec: ImportSpec) -> RowConverter:
+    """The row converter of an import (checks --map up front)."""
+    return RowConverter(entry.nodes["BulkCreate"], spec.mapping, text_cells=spec.fmt == "csv")
+
+
 def stream(
     reader: Reader, converter: RowConverter, rejects: RejectFile | None, lines: LineMap | None = None
 ) -> Iterator[dict[str, Any]]:
@@ -137,7 +142,7 @@ def stream(
 def file_rows(spec: ImportSpec) -> Iterator[dict[str, Any]]:
     """The converted rows of spec's file, opened when first iterated (a worker's side of --async)."""
     entry = entry_for(spec.model)
-    converter = RowConverter(entry.nodes["BulkCreate"], spec.mapping, text_cells=spec.fmt == "csv")
+    converter = converter_for(entry, spec)
     rejects = RejectFile(spec.reject_file, spec.fmt, unit_of(spec.fmt)) if spec.reject_file else None
     with open_binary(spec.path) as binary:
         try:
@@ -154,9 +159,7 @@ class Import:
         self.spec = spec
         self.entry = entry_for(spec.model)
         self.workflow = workflow_for(self.entry, spec)
-        self.converter = RowConverter(
-            self.entry.nodes["BulkCreate"], spec.mapping, text_cells=spec.fmt == "csv"
-        )
+        self.converter = converter_for(self.entry, spec)
         self.rejects = RejectFile(spec.reject_file, spec.fmt, unit_of(spec.fmt)) if spec.reject_file else None
         self.binary = open_binary(spec.path)
         self.reader = Reader(self.binary, spec.fmt, encoding=spec.encoding)
@@ -219,7 +222,7 @@ def submit(spec: ImportSpec, *, user: Any = None, tenant: str | None = None, que
         raise UsageError("--async cannot read standard input: the worker reads the file itself; give a path")
     entry = entry_for(spec.model)
     workflow = workflow_for(entry, spec)
-    RowConverter(entry.nodes["BulkCreate"], spec.mapping, text_cells=spec.fmt == "csv")  # checks --map
+    converter_for(entry, spec)  # refuses a bad --map before anything is sent
     open_binary(spec.path).close()  # readable here; the worker checks again when it runs
     spec.path = os.path.abspath(spec.path)
     if spec.reject_file:
