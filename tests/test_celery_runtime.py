@@ -265,6 +265,21 @@ def test_transient_errors_are_classified(make: Any, expected: bool) -> None:
     assert is_transient(make()) is expected
 
 
+def _raw(cause: Exception) -> NodeExecutionError:
+    """A psycopg error as the bulk nodes' COPY raises it: not wrapped by Django."""
+    try:
+        raise NodeExecutionError(str(cause), node_id="n") from cause
+    except NodeExecutionError as error:
+        return error
+
+
+def test_raw_psycopg_errors_of_copy_are_classified() -> None:
+    assert is_transient(_raw(_psycopg_error("OperationalError", "sending copy data failed"))) is True
+    assert is_transient(_raw(_psycopg_error("AdminShutdown"))) is True
+    assert is_transient(_raw(_psycopg_error("UniqueViolation"))) is False
+    assert is_transient(_raw(_psycopg_error("UndefinedTable"))) is False
+
+
 def test_validation_error_as_cause_is_not_transient() -> None:
     try:
         raise NodeExecutionError("bad value", node_id="n") from WorkflowValidationError("bad")

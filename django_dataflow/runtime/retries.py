@@ -51,7 +51,17 @@ def is_transient(exc: BaseException) -> bool:
             if cause is not None and type(cause).__module__.startswith("psycopg"):
                 return getattr(cause, "sqlstate", None) is None or is_transient(cause)
             return False
+        if _raw_psycopg_operational(err):
+            # Raised by psycopg itself, not wrapped by Django: the bulk nodes' COPY on the raw
+            # connection. Without a SQLSTATE it is a dead connection, as above.
+            return True
     return False
+
+
+def _raw_psycopg_operational(err: BaseException) -> bool:
+    return type(err).__module__.startswith("psycopg") and any(
+        kind.__name__ == "OperationalError" for kind in type(err).__mro__
+    )
 
 
 def retry_delay(retries: int) -> float:
