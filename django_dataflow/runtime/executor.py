@@ -13,6 +13,7 @@ from django_dataflow.exceptions import DataflowError, NodeExecutionError, Permis
 from django_dataflow.runtime import statement_timeout
 from django_dataflow.runtime.context import RunContext
 from django_dataflow.runtime.permissions import check_permissions, for_node
+from django_dataflow.transfer.references import open_references
 from django_dataflow.workflow.graph import Connection, Workflow
 from django_dataflow.workflow.templating import check_inputs, render
 
@@ -36,6 +37,8 @@ def execute(
     """
     inputs = {} if inputs is None else inputs
     check_inputs(set(workflow.input_names), inputs, workflow.row_inputs)
+    # dataflow_import --async: a signed file reference becomes the file's rows, read here.
+    inputs = open_references(inputs)
     with access.active(ctx.user):
         check_permissions(workflow, ctx.user)
         with tenancy.tenant_scope(ctx.tenant, ctx.using):
