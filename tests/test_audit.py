@@ -39,7 +39,9 @@ def entries(**filters: Any) -> list[AuditEntry]:
 def seed(n: int = 3) -> list[Any]:
     from shop.models import Product
 
-    return [Product.objects.create(name=f"P{i}", sku=f"S-{i}", price=Decimal(10 + i), stock=i) for i in range(n)]
+    return [
+        Product.objects.create(name=f"P{i}", sku=f"S-{i}", price=Decimal(10 + i), stock=i) for i in range(n)
+    ]
 
 
 def test_nothing_is_audited_by_default() -> None:
@@ -49,10 +51,16 @@ def test_nothing_is_audited_by_default() -> None:
 
 def test_create_entry_names_run_node_actor_and_values(audit_all: None, admin_user: Any) -> None:
     results, run_id = LocalRuntime().execute(
-        build([("ProductCreateNode", "make", {"name": "Lamp", "sku": "L", "price": "19.99"})]), user=admin_user
+        build([("ProductCreateNode", "make", {"name": "Lamp", "sku": "L", "price": "19.99"})]),
+        user=admin_user,
     )
     (entry,) = entries()
-    assert (entry.run_id, entry.node_id, entry.model, entry.action) == (run_id, "make", "shop.Product", "create")
+    assert (entry.run_id, entry.node_id, entry.model, entry.action) == (
+        run_id,
+        "make",
+        "shop.Product",
+        "create",
+    )
     assert entry.object_pk == str(results["make"]["id"])
     assert entry.actor == str(admin_user.pk)
     assert entry.tenant == ""
@@ -82,16 +90,44 @@ def test_delete_entry_keeps_the_deleted_values(audit_all: None) -> None:
 @pytest.mark.parametrize(
     ("node", "action", "count", "summary"),
     [
-        (("ProductBulkCreateNode", "b", {"data": [{"name": f"n{i}", "sku": f"B{i}", "price": "1"} for i in range(5)]}),
-         "bulk_create", 5, {"rows": 5}),
-        (("ProductBulkUpdateNode", "b", {"filter": {"stock": {"$gte": 1}}, "fields": {"active": False}}),
-         "bulk_update", 2, {"filter": {"stock": {"$gte": 1}}, "fields": {"active": False}}),
-        (("ProductBulkDeleteNode", "b", {"filter": {"stock": {"$lt": 2}}}),
-         "bulk_delete", 2, {"filter": {"stock": {"$lt": 2}}}),
-        (("ProductBulkUpsertNode", "b", {"data": [{"name": "x", "sku": "S-0", "price": "9"},
-                                                  {"name": "y", "sku": "NEW", "price": "9"}],
-                                         "conflict_on": ["sku"]}),
-         "bulk_upsert", 2, {"rows": 2, "conflict_on": ["sku"]}),
+        (
+            (
+                "ProductBulkCreateNode",
+                "b",
+                {"data": [{"name": f"n{i}", "sku": f"B{i}", "price": "1"} for i in range(5)]},
+            ),
+            "bulk_create",
+            5,
+            {"rows": 5},
+        ),
+        (
+            ("ProductBulkUpdateNode", "b", {"filter": {"stock": {"$gte": 1}}, "fields": {"active": False}}),
+            "bulk_update",
+            2,
+            {"filter": {"stock": {"$gte": 1}}, "fields": {"active": False}},
+        ),
+        (
+            ("ProductBulkDeleteNode", "b", {"filter": {"stock": {"$lt": 2}}}),
+            "bulk_delete",
+            2,
+            {"filter": {"stock": {"$lt": 2}}},
+        ),
+        (
+            (
+                "ProductBulkUpsertNode",
+                "b",
+                {
+                    "data": [
+                        {"name": "x", "sku": "S-0", "price": "9"},
+                        {"name": "y", "sku": "NEW", "price": "9"},
+                    ],
+                    "conflict_on": ["sku"],
+                },
+            ),
+            "bulk_upsert",
+            2,
+            {"rows": 2, "conflict_on": ["sku"]},
+        ),
     ],
     ids=["bulk_create", "bulk_update", "bulk_delete", "bulk_upsert"],
 )
@@ -107,11 +143,27 @@ def test_bulk_op_is_one_entry_with_its_row_count(
 
 def test_rows_mode_writes_one_entry_per_row(rows_mode: None) -> None:
     items = seed()
-    run([("ProductBulkCreateNode", "b", {"data": ({"name": f"n{i}", "sku": f"B{i}", "price": "1"} for i in range(4))})])
+    run(
+        [
+            (
+                "ProductBulkCreateNode",
+                "b",
+                {"data": ({"name": f"n{i}", "sku": f"B{i}", "price": "1"} for i in range(4))},
+            )
+        ]
+    )
     created = entries(action="bulk_create")
     assert len(created) == 4
     assert created[0].changes["sku"] == [None, "B0"]
-    run([("ProductBulkUpdateNode", "b", {"filter": {"sku": {"$in": ["S-1", "S-2"]}}, "fields": {"stock": 50}})])
+    run(
+        [
+            (
+                "ProductBulkUpdateNode",
+                "b",
+                {"filter": {"sku": {"$in": ["S-1", "S-2"]}}, "fields": {"stock": 50}},
+            )
+        ]
+    )
     updated = entries(action="bulk_update")
     assert {e.object_pk for e in updated} == {str(items[1].pk), str(items[2].pk)}
     assert all(e.changes["stock"][1] == 50 for e in updated)
@@ -157,8 +209,24 @@ def test_audit_redact_and_exclude_fields_never_reach_entries(monkeypatch: pytest
     settings = dataflow_settings(AUDIT=True, AUDIT_REDACT=["shop.Customer.email", "tier"])
     with override_settings(DATAFLOW=settings):
         customer = Customer.objects.create(name="Ada", email="ada@example.com", metadata={"secret": "s3"})
-        run([("CustomerUpdateNode", "u", {"id": customer.pk, "fields": {"email": "new@example.com", "tier": "gold"}})])
-        run([("CustomerBulkUpdateNode", "b", {"filter": {"email": "new@example.com"}, "fields": {"tier": "x"}})])
+        run(
+            [
+                (
+                    "CustomerUpdateNode",
+                    "u",
+                    {"id": customer.pk, "fields": {"email": "new@example.com", "tier": "gold"}},
+                )
+            ]
+        )
+        run(
+            [
+                (
+                    "CustomerBulkUpdateNode",
+                    "b",
+                    {"filter": {"email": "new@example.com"}, "fields": {"tier": "x"}},
+                )
+            ]
+        )
         run([("CustomerDeleteNode", "d", {"id": customer.pk})])
     text = repr(list(AuditEntry.objects.values_list("changes", flat=True)))
     for secret in ("ada@example.com", "new@example.com", "gold", "s3", "secret"):
@@ -177,14 +245,18 @@ def test_model_opt_out_beats_the_global_setting(audit_all: None, monkeypatch: py
 
 def test_per_model_opt_in_without_the_global_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(get_entry("shop.Product"), "audit", True)
-    run([("ProductCreateNode", "c", {"name": "Lamp", "sku": "L", "price": "1"}),
-         ("CustomerCreateNode", "k", {"name": "Ada", "email": "a@example.com"})])
+    run(
+        [
+            ("ProductCreateNode", "c", {"name": "Lamp", "sku": "L", "price": "1"}),
+            ("CustomerCreateNode", "k", {"name": "Ada", "email": "a@example.com"}),
+        ]
+    )
     assert list(AuditEntry.objects.values_list("model", flat=True)) == ["shop.Product"]
 
 
 def test_register_refuses_an_unknown_audit_mode() -> None:
     from shop.models import Product
 
-    with pytest.raises(ImproperlyConfigured, match='audit of shop.Product must be True, False, "rows"'):
+    with pytest.raises(ImproperlyConfigured, match=r"audit of shop\.Product must be True, False, \"rows\""):
         django_dataflow.register(Product, audit="sometimes")
     assert get_entry("shop.Product").audit is None

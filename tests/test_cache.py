@@ -21,7 +21,11 @@ from tests.conftest import build, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-LIST = ("ProductListNode", "cheap", {"filter": {"price": {"$lt": 50}}, "order_by": ["sku"], "fields": ["sku", "name"]})
+LIST = (
+    "ProductListNode",
+    "cheap",
+    {"filter": {"price": {"$lt": 50}}, "order_by": ["sku"], "fields": ["sku", "name"]},
+)
 
 
 def products(n: int = 4) -> list[Any]:
@@ -110,7 +114,9 @@ def test_cache_ttl_param_sets_the_entry_lifetime(monkeypatch: pytest.MonkeyPatch
     products()
     seen: list[int] = []
     original = cache_store.set_value
-    monkeypatch.setattr(cache_store, "set_value", lambda a, k, v, ttl: (seen.append(ttl), original(a, k, v, ttl)))
+    monkeypatch.setattr(
+        cache_store, "set_value", lambda a, k, v, ttl: (seen.append(ttl), original(a, k, v, ttl))
+    )
     with caching(ttl=300):
         for _ in range(2):
             run([(LIST[0], LIST[1], {**LIST[2], "cache_ttl": 7})])
@@ -121,8 +127,11 @@ def test_cache_ttl_param_sets_the_entry_lifetime(monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.parametrize(
     ("params", "fragment"),
-    [({"cache": "yes"}, "'cache' must be true or false"), ({"cache_ttl": -1}, "'cache_ttl' must be at least 0"),
-     ({"cache_ttl": "soon"}, "'cache_ttl' must be an integer")],
+    [
+        ({"cache": "yes"}, "'cache' must be true or false"),
+        ({"cache_ttl": -1}, "'cache_ttl' must be at least 0"),
+        ({"cache_ttl": "soon"}, "'cache_ttl' must be an integer"),
+    ],
 )
 def test_bad_cache_params_are_build_errors(params: dict[str, Any], fragment: str) -> None:
     with pytest.raises(WorkflowValidationError, match=fragment):
@@ -181,7 +190,9 @@ def test_read_after_a_write_in_the_same_workflow_skips_the_cache() -> None:
     with caching():
         warm(lambda: run([read]))
         bypass = cache_count("bypass")
-        results = run([("ProductUpdateNode", "up", {"conditions": {"sku": "S-1"}, "fields": {"name": "new"}}), read])
+        results = run(
+            [("ProductUpdateNode", "up", {"conditions": {"sku": "S-1"}, "fields": {"name": "new"}}), read]
+        )
         assert results["read"]["name"] == "new"
         assert cache_count("bypass") == bypass + 1
         assert run([read])["read"]["name"] == "new"
@@ -262,9 +273,18 @@ def _bulk_node(p: Any) -> None:
 
 
 def _bulk_upsert_node(p: Any) -> None:
-    run([("ProductBulkUpsertNode", "b", {
-        "data": [{"name": "upserted", "sku": p.sku, "price": "3"}], "conflict_on": ["sku"],
-    })])
+    run(
+        [
+            (
+                "ProductBulkUpsertNode",
+                "b",
+                {
+                    "data": [{"name": "upserted", "sku": p.sku, "price": "3"}],
+                    "conflict_on": ["sku"],
+                },
+            )
+        ]
+    )
 
 
 def _raw_cursor(p: Any) -> None:
@@ -286,8 +306,17 @@ def _raw_driver_and_touch(p: Any) -> None:
 
 
 WRITES = [
-    _write_node, _save, _delete, _bulk_create, _bulk_update, _queryset_update, _queryset_delete,
-    _bulk_node, _bulk_upsert_node, _raw_cursor, _raw_driver_and_touch,
+    _write_node,
+    _save,
+    _delete,
+    _bulk_create,
+    _bulk_update,
+    _queryset_update,
+    _queryset_delete,
+    _bulk_node,
+    _bulk_upsert_node,
+    _raw_cursor,
+    _raw_driver_and_touch,
 ]
 
 
@@ -372,7 +401,9 @@ def test_write_committed_by_another_process_is_seen() -> None:
     with caching("redis"):
         warm(cached_list)
         db = settings.DATABASES["default"]
-        url = f"postgres://{db['USER'] or 'root'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        url = (
+            f"postgres://{db['USER'] or 'root'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
         script = (
             "import json, sys, django\n"
             "django.setup()\n"
@@ -381,11 +412,18 @@ def test_write_committed_by_another_process_is_seen() -> None:
             "    from shop.models import Product\n"
             "    Product.objects.filter(sku='S-2').update(name='other-process')\n"
         )
-        env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "testproject.settings",
-               "PYTHONPATH": f"{ROOT_DIR}{os.pathsep}{ROOT_DIR / 'testproject'}"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "DJANGO_SETTINGS_MODULE": "testproject.settings",
+            "PYTHONPATH": f"{ROOT_DIR}{os.pathsep}{ROOT_DIR / 'testproject'}",
+        }
         subprocess.run(
             [sys.executable, "-c", script, json.dumps(settings.CACHES), json.dumps(settings.DATAFLOW)],
-            env=env, check=True, cwd=ROOT_DIR, timeout=60,
+            env=env,
+            check=True,
+            cwd=ROOT_DIR,
+            timeout=60,
         )
         names = [r["name"] for r in cached_list()]
         assert "other-process" in names
@@ -408,8 +446,10 @@ def test_table_map_includes_many_to_many_and_dataflow_models() -> None:
         ("update shop_product set name = 'a'", ("shop.Product",)),
         ('SELECT * FROM "shop_product" FOR UPDATE', ()),
         ("SAVEPOINT s1", ()),
-        ('INSERT INTO "shop_stocklevel" SELECT * FROM stage ON CONFLICT DO UPDATE SET quantity = 1',
-         ("shop.StockLevel",)),
+        (
+            'INSERT INTO "shop_stocklevel" SELECT * FROM stage ON CONFLICT DO UPDATE SET quantity = 1',
+            ("shop.StockLevel",),
+        ),
     ],
 )
 def test_written_tables_are_recognised(sql: str, expected: tuple[str, ...]) -> None:

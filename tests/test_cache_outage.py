@@ -47,7 +47,8 @@ def own_redis() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = _free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -85,8 +86,10 @@ def test_reads_and_writes_survive_redis_dying(
 
     process, port = own_redis
     Product.objects.create(name="before", sku="A", price=Decimal(1))
-    caches = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-              "results": redis_alias(f"redis://127.0.0.1:{port}/0")}
+    caches = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "results": redis_alias(f"redis://127.0.0.1:{port}/0"),
+    }
     cache.forget()
     with override_settings(CACHES=caches, DATAFLOW=dataflow_settings(CACHE={"ALIAS": "results"})):
         hits = cache_count("hit")
@@ -120,12 +123,15 @@ def test_bump_lost_during_an_outage_is_replayed_before_the_next_read(
 
     _process, port = own_redis
     Product.objects.create(name="before", sku="A", price=Decimal(1))
-    caches = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-              "results": redis_alias(f"redis://127.0.0.1:{port}/0")}
+    caches = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "results": redis_alias(f"redis://127.0.0.1:{port}/0"),
+    }
     cache.forget()
     with override_settings(CACHES=caches, DATAFLOW=dataflow_settings(CACHE={"ALIAS": "results"})):
         for _ in range(3):
             names()
+
         def cut(*args: object, **kwargs: object) -> None:
             raise ConnectionError("network cut")
 
