@@ -105,7 +105,13 @@ def _database_id(alias: str) -> str:
     """The same for every process using the same database, whatever alias it gives it."""
     info = connections[alias].settings_dict
     where = f"{info.get('ENGINE')}|{info.get('HOST')}|{info.get('PORT')}|{info.get('NAME')}"
-    return hashlib.sha1(where.encode(), usedforsecurity=False).hexdigest()[:12]
+    found = _DATABASE_IDS.get(where)
+    if found is None:
+        found = _DATABASE_IDS[where] = hashlib.sha1(where.encode(), usedforsecurity=False).hexdigest()[:12]
+    return found
+
+
+_DATABASE_IDS: dict[str, str] = {}
 
 
 # Reads --------------------------------------------------------------------------------------------
@@ -127,7 +133,8 @@ def read_through(
     """run(params) answered from the cache when a current entry exists; stored when it may be."""
     enabled = flag(params, "cache", True)
     ttl = _ttl(params) if params.get("cache_ttl") is not None else None
-    params = {k: v for k, v in params.items() if k not in PARAMS}
+    if "cache" in params or "cache_ttl" in params:
+        params = {k: v for k, v in params.items() if k not in PARAMS}
     settings = conf.cache_settings()
     if settings is None or not enabled or ttl == 0:
         return run(params)
@@ -136,8 +143,13 @@ def read_through(
     # A user's run with params from inputs or connections had its permissions checked only as
     # the node built its query; an entry must not skip that check.
     base = None if run_access is not None and dynamic else _base_key(node, params, ctx, schema)
-    deps = _DEPS.get(base) if base is not None else None
-    if base is None or deps is None or not _shareable(deps, run_access) or _written_here(ctx, schema, deps):
+    if base is None:
+        metrics.cache_request("bypass", schema)
+        return run(params)
+    # Until a run has shown which models the SQL reads, guess the node's own: right for every
+    # query without joins, so those are stored on their first run.
+    deps = _DEPS.get(base) or frozenset({node.entry.label})
+    if not _shareable(deps, run_access) or _written_here(ctx, schema, deps):
         metrics.cache_request("bypass", schema)
         return _learn(base, run, params)
     labels = sorted(deps)
@@ -159,15 +171,13 @@ def read_through(
     read = sqlwatch.read_models(seen)
     if read <= deps:
         cache_store.set_value(settings.alias, key, result, settings.ttl if ttl is None else ttl)
-    else:
+    if base not in _DEPS or not read <= deps:
         _remember(base, deps | read)
     return result
 
 
-def _learn(base: str | None, run: Callable[[dict[str, Any]], Any], params: dict[str, Any]) -> Any:
+def _learn(base: str, run: Callable[[dict[str, Any]], Any], params: dict[str, Any]) -> Any:
     """Run uncached, recording the models the SQL read for the next run of the same shape."""
-    if base is None:
-        return run(params)
     with sqlwatch.recording() as seen:
         result = run(params)
     _remember(base, _DEPS.get(base, frozenset()) | sqlwatch.read_models(seen))

@@ -41,8 +41,14 @@ def table_models() -> dict[str, tuple[str, ...]]:
         from django_dataflow.registry import registry
 
         found: dict[str, list[str]] = {}
-        models = list(apps.get_models(include_auto_created=True))
-        models += [e.model for e in registry().entries() if e.dynamic]
+        registered = {e.model for e in registry().entries()}
+        # The app's own tables (runs, audit entries, the model registry) are read by no node unless
+        # registered: skipping them spares a Redis write per recorded run.
+        models = [
+            m for m in apps.get_models(include_auto_created=True)
+            if m._meta.app_label != "django_dataflow" or m in registered
+        ]
+        models += [m for m in registered if m not in models]
         for model in models:
             labels = found.setdefault(model._meta.db_table.lower(), [])
             if model._meta.label not in labels:

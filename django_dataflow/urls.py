@@ -4,9 +4,7 @@ from django.urls import path
 
 from django_dataflow import views
 
-app_name = "django_dataflow"
-
 urlpatterns = [
-    path("metrics/", views.metrics, name="metrics"),
-    path("health/", views.health, name="health"),
+    path("metrics/", views.metrics, name="dataflow-metrics"),
+    path("health/", views.health, name="dataflow-health"),
 ]

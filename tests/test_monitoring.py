@@ -65,9 +65,9 @@ def test_metrics_count_nodes_runs_rows_and_cache(client: Client) -> None:
     grew("dataflow_workflow_runs_total", 4, status="succeeded", tenant="")
     grew("dataflow_workflow_runs_total", 1, status="failed", tenant="")
     grew("dataflow_rows_written_total", 3, operation="BulkCreate", model="shop.Product", tenant="")
-    grew("dataflow_cache_requests_total", 1, result="hit", tenant="")
+    grew("dataflow_cache_requests_total", 2, result="hit", tenant="")
     grew("dataflow_cache_requests_total", 1, result="miss", tenant="")
-    grew("dataflow_cache_requests_total", 1, result="bypass", tenant="")
+    grew("dataflow_cache_requests_total", 0, result="bypass", tenant="")
     assert any(name == "dataflow_node_duration_seconds_bucket" for name, _ in after)
 
 
