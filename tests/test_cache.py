@@ -470,3 +470,42 @@ def test_table_map_includes_many_to_many_and_dataflow_models() -> None:
 )
 def test_written_tables_are_recognised(sql: str, expected: tuple[str, ...]) -> None:
     assert sqlwatch.written_models(sql) == expected
+
+
+def test_user_run_with_static_params_is_cached(admin_user: Any) -> None:
+    products()
+    with caching():
+        hits = cache_count("hit")
+        for _ in range(2):
+            assert run([LIST], user=admin_user)["cheap"]["records"] == fresh_list()
+        assert cache_count("hit") == hits + 1
+
+
+def test_user_run_with_params_from_inputs_is_never_cached(admin_user: Any) -> None:
+    """Its permission checks happen while the node builds its query: a hit would skip them."""
+    products()
+    templated = ("ProductListNode", "cheap", {"filter": {"price": {"$lt": "{{most}}"}}, "fields": ["sku"]})
+    with caching():
+        hits, bypass = cache_count("hit"), cache_count("bypass")
+        for _ in range(3):
+            run([templated], inputs={"most": 50}, user=admin_user)
+        assert cache_count("hit") == hits
+        assert cache_count("bypass") == bypass + 3
+        for _ in range(2):
+            run([templated], inputs={"most": 50})  # trusted code (user=None) may use the cache
+        assert cache_count("hit") == hits + 1
+
+
+def test_row_filtered_model_is_not_cached_for_users(admin_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db.models import Q
+
+    from django_dataflow.registry import get_entry
+
+    products()
+    monkeypatch.setattr(get_entry("shop.Product"), "row_filter", lambda user: Q(stock__gte=2))
+    with caching():
+        hits = cache_count("hit")
+        for _ in range(3):
+            records = run([LIST], user=admin_user)["cheap"]["records"]
+            assert [r["sku"] for r in records] == ["S-2", "S-3"]
+        assert cache_count("hit") == hits
