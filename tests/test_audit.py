@@ -260,3 +260,20 @@ def test_register_refuses_an_unknown_audit_mode() -> None:
     with pytest.raises(ImproperlyConfigured, match=r"audit of shop\.Product must be True, False, \"rows\""):
         django_dataflow.register(Product, audit="sometimes")
     assert get_entry("shop.Product").audit is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_row_entries_are_written_and_rolled_back_like_few(rows_mode: None) -> None:
+    """Above 100 entries PostgreSQL gets them by COPY; both paths hold the same values."""
+    data = [{"name": f"n{i}", "sku": f"M{i}", "price": "1.25"} for i in range(150)]
+    failing = [("ProductBulkCreateNode", "b", {"data": data}), ("ProductReadNode", "missing", {"id": 999_999})]
+    with pytest.raises(NodeExecutionError):
+        run(failing)
+    assert AuditEntry.objects.count() == 0
+    _results, run_id = LocalRuntime().execute(build(failing[:1]))
+    made = entries()
+    assert len(made) == 150
+    assert {e.run_id for e in made} == {run_id}
+    assert {(e.node_id, e.model, e.action, e.count) for e in made} == {("b", "shop.Product", "bulk_create", 1)}
+    assert made[7].changes == {"name": [None, "n7"], "sku": [None, "M7"], "price": [None, "1.25"]}
+    assert made[0].created_at is not None
