@@ -153,24 +153,28 @@ def read_through(
         metrics.cache_request("bypass", schema)
         return _learn(base, run, params)
     labels = sorted(deps)
+    # One slot per query shape, holding the generations its result was computed under: a hit
+    # needs one round trip (the slot and the current generations in one MGET).
+    key = "dataflow:r:" + base
     try:
-        found = cache_store.generations(
-            settings.alias, [generation_key(ctx.using, schema, label) for label in labels]
+        found, stored = cache_store.lookup(
+            settings.alias, key, [generation_key(ctx.using, schema, label) for label in labels]
         )
-        key = "dataflow:r:" + _digest([base, list(zip(labels, found, strict=True))])
-        value = cache_store.get(settings.alias, key)
     except cache_store.Unavailable:
         metrics.cache_request("error", schema)
         return run(params)
-    if not cache_store.missing(value):
+    current = list(zip(labels, found, strict=True))
+    if not cache_store.missing(stored) and isinstance(stored, tuple) and stored[0] == current:
         metrics.cache_request("hit", schema)
-        return value
+        return stored[1]
     metrics.cache_request("miss", schema)
     with sqlwatch.recording() as seen:
         result = run(params)
     read = sqlwatch.read_models(seen)
     if read <= deps:
-        cache_store.set_value(settings.alias, key, result, settings.ttl if ttl is None else ttl)
+        # Stored under the generations read before the query ran: a write committed meanwhile
+        # has bumped them, so this entry can only be too fresh, never stale.
+        cache_store.set_value(settings.alias, key, (current, result), settings.ttl if ttl is None else ttl)
     if base not in _DEPS or not read <= deps:
         _remember(base, deps | read)
     return result

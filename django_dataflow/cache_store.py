@@ -85,20 +85,21 @@ def _usable(alias: str) -> None:
         pending -= keys
 
 
-def generations(alias: str, keys: list[str]) -> list[int]:
-    """The current generation of each key (missing ones are created)."""
+def lookup(alias: str, entry_key: str, keys: list[str]) -> tuple[list[int], Any]:
+    """The current generation of each key (missing ones are created) and the entry's stored value
+    (or the _MISSING marker), in one round trip: one MGET of the entry and the generations."""
     _usable(alias)
     cache = _cache(alias)
     try:
-        found = cache.get_many(keys)
+        found = cache.get_many([entry_key, *keys])
         for key in keys:
             if key not in found:
                 # add(): of two processes creating one generation, both end up with the first value.
                 cache.add(key, _new_generation(), timeout=None)
                 found[key] = cache.get(key)
     except Exception as exc:
-        raise _failed("generations", exc) from exc
-    return [int(found[key]) for key in keys]
+        raise _failed("lookup", exc) from exc
+    return [int(found[key]) for key in keys], found.get(entry_key, _MISSING)
 
 
 def bump(alias: str, keys: Iterable[str]) -> None:
@@ -116,17 +117,8 @@ def bump(alias: str, keys: Iterable[str]) -> None:
         _failed("bump", exc)
 
 
-def get(alias: str, key: str) -> Any:
-    """The cached value, or the module's _MISSING marker (see missing())."""
-    _usable(alias)
-    try:
-        return _cache(alias).get(key, _MISSING)
-    except Exception as exc:
-        raise _failed("get", exc) from exc
-
-
 def missing(value: Any) -> bool:
-    """Whether get() found nothing."""
+    """Whether lookup() found no entry."""
     return value is _MISSING
 
 

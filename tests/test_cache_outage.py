@@ -71,7 +71,7 @@ def own_redis() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
 def errors() -> float:
     return sum(
         REGISTRY.get_sample_value("dataflow_cache_errors_total", {"operation": op}) or 0.0
-        for op in ("generations", "get", "set", "bump")
+        for op in ("lookup", "set", "bump")
     )
 
 
