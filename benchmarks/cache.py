@@ -234,6 +234,7 @@ def main() -> None:
     parser.add_argument("--bulk-rows", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5, help="loads per audit mode")
     parser.add_argument("--quick", action="store_true", help="a smoke run: small numbers everywhere")
+    parser.add_argument("--sections", default="123", help="which parts to run, e.g. 3 or 12")
     args = parser.parse_args()
     if args.quick:
         args.rows, args.iterations, args.mix, args.bulk_rows, args.repeats = 5_000, 30, 300, 5_000, 2
@@ -244,11 +245,14 @@ def main() -> None:
     load(args.rows)
     print(f"database {where}, {args.rows} products, Redis {REDIS_URL}")
     with caching():
-        cached_vs_uncached(args.iterations)
-        print("2. 95/5 read/write mix (each write invalidates every Product entry)")
-        mix(args.mix, 8, baseline=True)
-        mix(args.mix, 40, baseline=False)
-    audit_cost(args.bulk_rows, args.repeats)
+        if "1" in args.sections:
+            cached_vs_uncached(args.iterations)
+        if "2" in args.sections:
+            print("2. 95/5 read/write mix (each write invalidates every Product entry)")
+            mix(args.mix, 8, baseline=True)
+            mix(args.mix, 40, baseline=False)
+    if "3" in args.sections:
+        audit_cost(args.bulk_rows, args.repeats)
 
 
 if __name__ == "__main__":
