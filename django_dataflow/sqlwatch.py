@@ -27,8 +27,8 @@ _WRITE = re.compile(
     r'\s+(?:ONLY\s+)?((?:"[^"]+"|`[^`]+`|\w+)(?:\.(?:"[^"]+"|\w+))?)',
     re.IGNORECASE,
 )
-#: Django quotes every table name it writes into SQL, on every backend.
-_QUOTED = re.compile(r'"([^"]+)"')
+#: Django quotes every table name it writes into SQL ("name"; `name` on MySQL).
+_QUOTED = re.compile(r'"([^"]+)"|`([^`]+)`')
 
 _reading: ContextVar[set[str] | None] = ContextVar("django_dataflow_reading", default=None)
 _tables: dict[str, tuple[str, ...]] | None = None
@@ -121,7 +121,7 @@ def recording() -> Iterator[set[str]]:
 def _watch(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
     seen = _reading.get()
     if seen is not None:
-        seen.update(_QUOTED.findall(sql))
+        seen.update(a or b for a, b in _QUOTED.findall(sql))
     if sql.lstrip()[:6].upper() == "SELECT" or not active():
         return execute(sql, params, many, context)
     result = execute(sql, params, many, context)

@@ -266,7 +266,10 @@ def test_register_refuses_an_unknown_audit_mode() -> None:
 def test_many_row_entries_are_written_and_rolled_back_like_few(rows_mode: None) -> None:
     """Above 100 entries PostgreSQL gets them by COPY; both paths hold the same values."""
     data = [{"name": f"n{i}", "sku": f"M{i}", "price": "1.25"} for i in range(150)]
-    failing = [("ProductBulkCreateNode", "b", {"data": data}), ("ProductReadNode", "missing", {"id": 999_999})]
+    failing = [
+        ("ProductBulkCreateNode", "b", {"data": data}),
+        ("ProductReadNode", "missing", {"id": 999_999}),
+    ]
     with pytest.raises(NodeExecutionError):
         run(failing)
     assert AuditEntry.objects.count() == 0
@@ -274,6 +277,8 @@ def test_many_row_entries_are_written_and_rolled_back_like_few(rows_mode: None) 
     made = entries()
     assert len(made) == 150
     assert {e.run_id for e in made} == {run_id}
-    assert {(e.node_id, e.model, e.action, e.count) for e in made} == {("b", "shop.Product", "bulk_create", 1)}
+    assert {(e.node_id, e.model, e.action, e.count) for e in made} == {
+        ("b", "shop.Product", "bulk_create", 1)
+    }
     assert made[7].changes == {"name": [None, "n7"], "sku": [None, "M7"], "price": [None, "1.25"]}
     assert made[0].created_at is not None

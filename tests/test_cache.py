@@ -509,3 +509,16 @@ def test_row_filtered_model_is_not_cached_for_users(admin_user: Any, monkeypatch
             records = run([LIST], user=admin_user)["cheap"]["records"]
             assert [r["sku"] for r in records] == ["S-2", "S-3"]
         assert cache_count("hit") == hits
+
+
+def test_read_models_come_from_every_quoted_name_of_the_sql() -> None:
+    with sqlwatch.recording() as seen:
+        sqlwatch._watch(
+            lambda *a: None,
+            'SELECT 1 FROM "shop_order" INNER JOIN `shop_product` ON 1 '
+            'WHERE x IN (SELECT 1 FROM "auth_user")',
+            None,
+            False,
+            {},
+        )
+    assert sqlwatch.read_models(seen) == {"shop.Order", "shop.Product", "auth.User"}
