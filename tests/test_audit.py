@@ -282,3 +282,15 @@ def test_many_row_entries_are_written_and_rolled_back_like_few(rows_mode: None) 
     }
     assert made[7].changes == {"name": [None, "n7"], "sku": [None, "M7"], "price": [None, "1.25"]}
     assert made[0].created_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_celery_runs_write_the_same_entries(audit_all: None) -> None:
+    """CeleryRuntime goes through the same executor (here eagerly: the test project has no broker)."""
+    from django_dataflow import CeleryRuntime
+
+    _results, run_id = CeleryRuntime().execute(
+        build([("ProductCreateNode", "c", {"name": "Lamp", "sku": "CEL", "price": "1"})])
+    )
+    (entry,) = entries()
+    assert (entry.run_id, entry.node_id, entry.action) == (str(run_id), "c", "create")
