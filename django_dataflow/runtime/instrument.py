@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ImproperlyConfigured
-
 from django_dataflow import audit, cache, conf, metrics, redaction, tenancy
 
 if TYPE_CHECKING:
@@ -70,7 +68,4 @@ def workflow_run(ctx: RunContext) -> Iterator[None]:
         yield
         status = "succeeded"
     finally:
-        try:
-            metrics.run_finished(status, ctx.tenant or "")
-        except ImproperlyConfigured:  # pragma: no cover - metrics never break a run
-            pass
+        metrics.run_finished(status, ctx.tenant or "")
