@@ -294,3 +294,16 @@ def test_celery_runs_write_the_same_entries(audit_all: None) -> None:
     )
     (entry,) = entries()
     assert (entry.run_id, entry.node_id, entry.action) == (str(run_id), "c", "create")
+
+
+def test_admin_lists_entries_read_only(audit_all: None, admin_client: Any) -> None:
+    run([("ProductCreateNode", "c", {"name": "Lamp", "sku": "ADM", "price": "1"})])
+    entry = AuditEntry.objects.get()
+    page = admin_client.get("/admin/django_dataflow/auditentry/?action__exact=create")
+    assert page.status_code == 200
+    assert b"shop.Product" in page.content
+    assert admin_client.get("/admin/django_dataflow/auditentry/add/").status_code == 403
+    detail = admin_client.get(f"/admin/django_dataflow/auditentry/{entry.pk}/change/")
+    assert detail.status_code == 200 and b'name="_save"' not in detail.content
+    admin_client.post(f"/admin/django_dataflow/auditentry/{entry.pk}/delete/", {"post": "yes"})
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
