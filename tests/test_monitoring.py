@@ -132,7 +132,14 @@ def test_no_slow_node_log_by_default(caplog: pytest.LogCaptureFixture) -> None:
     assert not [r for r in caplog.records if r.name == "django_dataflow.slow"]
 
 
-def test_health_reports_every_check() -> None:
+@pytest.fixture
+def eager() -> Any:
+    """Runs in process, as without a broker (REDIS_URL in the environment would configure one)."""
+    with override_settings(DATAFLOW=dataflow_settings(CELERY_EAGER=True)):
+        yield
+
+
+def test_health_reports_every_check(eager: None) -> None:
     report = django_dataflow.health()
     assert report["ok"] is True
     assert set(report["checks"]) == {"database", "cache", "celery", "migrations"}
@@ -140,7 +147,7 @@ def test_health_reports_every_check() -> None:
     assert report["checks"]["cache"]["detail"] == "not configured"
 
 
-def test_health_view_is_json_and_503_when_the_cache_is_down(client: Client) -> None:
+def test_health_view_is_json_and_503_when_the_cache_is_down(client: Client, eager: None) -> None:
     response = client.get("/dataflow/health/")
     assert response.status_code == 200
     assert response.json()["ok"] is True
@@ -150,7 +157,8 @@ def test_health_view_is_json_and_503_when_the_cache_is_down(client: Client) -> N
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
         "results": redis_alias("redis://127.0.0.1:1/0"),
     }
-    with override_settings(CACHES=caches, DATAFLOW=dataflow_settings(CACHE={"ALIAS": "results"})):
+    settings = dataflow_settings(CACHE={"ALIAS": "results"}, CELERY_EAGER=True)
+    with override_settings(CACHES=caches, DATAFLOW=settings):
         response = client.get("/dataflow/health/")
     assert response.status_code == 503
     body = response.json()
