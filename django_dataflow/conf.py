@@ -28,7 +28,8 @@ OPTIONS: dict[str, Option] = {
         (list, tuple),
         (),
         "Models to register without a decorator: 'app_label.Model' or "
-        '{"model": ..., "name": ..., "exclude_fields": [...], "row_filter": "dotted.path"}.',
+        '{"model": ..., "name": ..., "exclude_fields": [...], "row_filter": "dotted.path", '
+        '"audit": true | "rows" | false}.',
     ),
     "DEFAULT_LIMIT": Option((int,), 100, "Records a List node returns when it gives no 'limit'."),
     "MAX_LIMIT": Option((int,), 10_000, "Largest 'limit' a List node accepts."),
