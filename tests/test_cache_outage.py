@@ -45,8 +45,12 @@ def own_redis() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     if binary is None:
         service_missing("redis-server is not installed")
     port = _free_port()
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    major = int(version.split("v=", 1)[1].split(".", 1)[0]) if "v=" in version else 0
+    # DEBUG SLEEP (the slow-Redis test) needs this switch from Redis 7 on; older servers refuse it.
+    debug = ["--enable-debug-command", "yes"] if major >= 7 else []
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *debug],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -142,4 +146,38 @@ def test_bump_lost_during_an_outage_is_replayed_before_the_next_read(
         cache_store._state.down_until = 0.0  # the back-off is over
         assert names() == ["after"]
         assert not cache_store._state.unbumped["results"], "replayed"
+    cache.forget()
+
+
+def test_a_slow_redis_is_a_timeout_then_the_database(own_redis: tuple[subprocess.Popen[bytes], int]) -> None:
+    """Redis stalls (DEBUG SLEEP) longer than the cache's SOCKET_TIMEOUT: the read gives up after
+    the timeout and answers from the database."""
+    import threading
+
+    import redis
+
+    from shop.models import Product
+
+    _process, port = own_redis
+    Product.objects.create(name="before", sku="A", price=Decimal(1))
+    caches = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "results": redis_alias(f"redis://127.0.0.1:{port}/0"),
+    }
+    cache.forget()
+    with override_settings(CACHES=caches, DATAFLOW=dataflow_settings(CACHE={"ALIAS": "results"})):
+        for _ in range(2):
+            names()
+        Product.objects.filter(sku="A").update(name="after")
+        stall = threading.Thread(
+            target=lambda: redis.Redis(port=port).execute_command("DEBUG", "SLEEP", 3), daemon=True
+        )
+        stall.start()
+        time.sleep(0.3)  # the server is now asleep
+        failures = errors()
+        started = time.monotonic()
+        assert names() == ["after"]
+        assert time.monotonic() - started < 2.5, "waited for Redis instead of its socket timeout"
+        assert errors() == failures + 1
+        stall.join(timeout=10)
     cache.forget()
