@@ -14,6 +14,7 @@ if TYPE_CHECKING:
         RecordNotFound,
         WorkflowValidationError,
     )
+    from django_dataflow.monitoring import health
     from django_dataflow.query.builder import QueryBuilder
     from django_dataflow.runtime.celery import CeleryRuntime
     from django_dataflow.runtime.definitions import run
@@ -34,6 +35,7 @@ __all__ = [
     "Workflow",
     "WorkflowBuilder",
     "WorkflowValidationError",
+    "health",
     "register",
     "run",
 ]
@@ -51,6 +53,7 @@ _LAZY = {
     "CeleryRuntime": "django_dataflow.runtime.celery",
     "run": "django_dataflow.runtime.definitions",
     "WorkflowBuilder": "django_dataflow.workflow.builder",
+    "health": "django_dataflow.monitoring",
     "Workflow": "django_dataflow.workflow.graph",
 }
 

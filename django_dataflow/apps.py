@@ -18,17 +18,25 @@ class DataflowConfig(AppConfig):
     def ready(self) -> None:
         """Register configured models and connect migrate's signals; invalid settings are left to
         the system checks and first use. No query: the registry table is written after migrate."""
+        from django.db import connections
+        from django.db.backends.signals import connection_created
         from django.db.models.signals import post_migrate, pre_migrate
 
         from django_dataflow import (
             checks,  # noqa: F401  (registers the system checks)
             conf,
+            sqlwatch,
         )
         from django_dataflow.registry import registry
 
         configured = conf.model_settings() if not conf.find_problems(conf.raw_settings()) else []
         registry().populate(configured)
         # sender=self: migrate sends both signals once per app; these run once per migrate.
+        # Every connection reports its writes to the result cache (a no-op while CACHE is None).
+        connection_created.connect(sqlwatch.install, dispatch_uid="dataflow_sqlwatch")
+        for connection in connections.all(initialized_only=True):
+            sqlwatch.install(connection)
+        registry().listeners.append(sqlwatch.forget_tables)
         pre_migrate.connect(_refuse_forbidden_migrations, sender=self, dispatch_uid="dataflow_policy")
         post_migrate.connect(_record_after_migrate, sender=self, dispatch_uid="dataflow_registry")
 

@@ -135,3 +135,28 @@ def check_tenancy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
     if conf.find_problems(conf.raw_settings()) or not tenants_enabled():
         return []
     return tenancy_messages(settings, conf.database())
+
+
+#: Cache backends private to one process: another process's writes cannot invalidate their entries.
+_PROCESS_LOCAL_CACHES = ("LocMemCache", "DummyCache")
+
+
+@checks.register("django_dataflow")
+def check_cache_backend(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W030: DATAFLOW['CACHE'] uses a cache private to each process (local memory, dummy)."""
+    if conf.find_problems(conf.raw_settings()):
+        return []
+    cache = conf.cache_settings()
+    if cache is None:
+        return []
+    backend = str(settings.CACHES.get(cache.alias, {}).get("BACKEND", ""))
+    if not backend.endswith(_PROCESS_LOCAL_CACHES):
+        return []
+    return [
+        checks.Warning(
+            f"DATAFLOW['CACHE'] uses cache {cache.alias!r} ({backend}), which each process keeps "
+            "for itself: writes by other processes (workers, other servers) cannot invalidate it.",
+            hint="Point DATAFLOW['CACHE']['ALIAS'] at a django-redis cache (docs/caching.md).",
+            id="django_dataflow.W030",
+        )
+    ]

@@ -28,7 +28,8 @@ OPTIONS: dict[str, Option] = {
         (list, tuple),
         (),
         "Models to register without a decorator: 'app_label.Model' or "
-        '{"model": ..., "name": ..., "exclude_fields": [...], "row_filter": "dotted.path"}.',
+        '{"model": ..., "name": ..., "exclude_fields": [...], "row_filter": "dotted.path", '
+        '"audit": true | "rows" | false}.',
     ),
     "DEFAULT_LIMIT": Option((int,), 100, "Records a List node returns when it gives no 'limit'."),
     "MAX_LIMIT": Option((int,), 10_000, "Largest 'limit' a List node accepts."),
@@ -87,14 +88,46 @@ OPTIONS: dict[str, Option] = {
         (int,), 5_000,
         "Most recent runs the admin dashboard reads for per-node latency and rows written.",
     ),
+    "CACHE": Option(
+        (dict, type(None)), None,
+        'Result cache of Read/List/Count/Aggregate: {"ALIAS": "default", "TTL": 300} (a django-redis '
+        "alias in production); None: off. See docs/caching.md.",
+    ),
+    "AUDIT": Option(
+        (bool, str), False,
+        'Audit every registered model\'s writes: true (one entry per op), "rows" (bulk ops: one per '
+        "row) or false (only models registered with audit=...).",
+    ),
+    "AUDIT_REDACT": Option(
+        (list, tuple), (),
+        "Field names ('password' or 'app_label.Model.field') whose values never enter audit entries.",
+    ),
+    "SLOW_NODE_SECONDS": Option(
+        (int, float, type(None)), None,
+        "Nodes running longer are counted in a metric and logged with their params; None: off.",
+    ),
+    "METRICS_TOKEN": Option(
+        (str, type(None)), None,
+        "Bearer token the metrics view accepts (besides a staff session); None: staff only.",
+    ),
+    "HEALTH_TIMEOUT": Option(
+        (int, float), 2.0, "Seconds the health check waits for the cache and Celery workers."
+    ),
 }
+
+#: Keys of DATAFLOW['CACHE'] and their types.
+CACHE_KEYS: dict[str, tuple[type, ...]] = {"ALIAS": (str,), "TTL": (int,)}
+#: Values DATAFLOW['AUDIT'] and register(..., audit=...) accept.
+AUDIT_MODES = (False, True, "rows")
 
 
 #: Longest window (days) the admin dashboard aggregates over.
 MAX_DASHBOARD_DAYS = 90
 
 #: Float-valued options (seconds), checked for > 0 instead of >= 1.
-_POSITIVE_NUMBERS = frozenset({"CELERY_RETRY_DELAY", "CELERY_PROGRESS_INTERVAL"})
+_POSITIVE_NUMBERS = frozenset(
+    {"CELERY_RETRY_DELAY", "CELERY_PROGRESS_INTERVAL", "SLOW_NODE_SECONDS", "HEALTH_TIMEOUT"}
+)
 
 
 class Problem(NamedTuple):
@@ -136,10 +169,12 @@ def find_problems(raw: Any) -> list[Problem]:
                 Problem(
                     "django_dataflow.E003",
                     f"{SETTING_NAME}['MODELS'] entries must be 'app_label.ModelName' strings or "
-                    "dicts with 'model' and optional 'name', 'exclude_fields' and 'row_filter'.",
+                    "dicts with 'model' and optional 'name', 'exclude_fields', 'row_filter' and 'audit'.",
                 )
             )
-        elif key in _POSITIVE_NUMBERS and not value > 0:
+        elif key in _FEATURE_CHECKS:
+            problems += _FEATURE_CHECKS[key](value)
+        elif key in _POSITIVE_NUMBERS and value is not None and not value > 0:
             problems.append(
                 Problem("django_dataflow.E003", f"{SETTING_NAME}[{key!r}] must be greater than 0.")
             )
@@ -185,9 +220,88 @@ def find_problems(raw: Any) -> list[Problem]:
     return problems
 
 
+def _cache_problems(value: Any) -> list[Problem]:
+    if value is None:
+        return []
+    problems = [
+        Problem(
+            "django_dataflow.E030",
+            f"Unknown key {SETTING_NAME}['CACHE'][{k!r}]; valid keys: {', '.join(CACHE_KEYS)}.",
+        )
+        for k in value
+        if k not in CACHE_KEYS
+    ]
+    for k, types in CACHE_KEYS.items():
+        if k in value and (not isinstance(value[k], types) or isinstance(value[k], bool)):
+            problems.append(
+                Problem(
+                    "django_dataflow.E030",
+                    f"{SETTING_NAME}['CACHE'][{k!r}] must be {' or '.join(t.__name__ for t in types)}, "
+                    f"not {type(value[k]).__name__}.",
+                )
+            )
+    if isinstance(value.get("TTL"), int) and not isinstance(value.get("TTL"), bool) and value["TTL"] < 1:
+        problems.append(
+            Problem("django_dataflow.E030", f"{SETTING_NAME}['CACHE']['TTL'] must be at least 1.")
+        )
+    alias = value.get("ALIAS", "default")
+    if isinstance(alias, str) and alias not in getattr(settings, "CACHES", {"default": {}}):
+        problems.append(
+            Problem(
+                "django_dataflow.E031",
+                f"{SETTING_NAME}['CACHE']['ALIAS'] is {alias!r}, which is not in CACHES.",
+            )
+        )
+    return problems
+
+
+def _audit_problems(value: Any) -> list[Problem]:
+    if value in AUDIT_MODES and (isinstance(value, bool) or value == "rows"):
+        return []
+    return [
+        Problem(
+            "django_dataflow.E032",
+            f"{SETTING_NAME}['AUDIT'] must be true, false or \"rows\", not {value!r}.",
+        )
+    ]
+
+
+def _redact_problems(value: Any) -> list[Problem]:
+    bad = [v for v in value if not isinstance(v, str) or not v or v.count(".") not in (0, 2)]
+    if not bad:
+        return []
+    return [
+        Problem(
+            "django_dataflow.E033",
+            f"{SETTING_NAME}['AUDIT_REDACT'] entries must be 'field' or 'app_label.Model.field' "
+            f"strings; refused: {bad!r}.",
+        )
+    ]
+
+
+def _token_problems(value: Any) -> list[Problem]:
+    if value is None or len(value.strip()) >= 16:
+        return []
+    return [
+        Problem(
+            "django_dataflow.E034",
+            f"{SETTING_NAME}['METRICS_TOKEN'] must be at least 16 characters (or None for staff only).",
+        )
+    ]
+
+
+#: Value checks of the cache, audit and monitoring options (their types are checked first).
+_FEATURE_CHECKS = {
+    "CACHE": _cache_problems,
+    "AUDIT": _audit_problems,
+    "AUDIT_REDACT": _redact_problems,
+    "METRICS_TOKEN": _token_problems,
+}
+
+
 def _valid_model_entry(value: Any) -> bool:
     if isinstance(value, dict):
-        if set(value) - {"model", "name", "exclude_fields", "row_filter"} or "model" not in value:
+        if set(value) - {"model", "name", "exclude_fields", "row_filter", "audit"} or "model" not in value:
             return False
         excluded = value.get("exclude_fields", [])
         return (
@@ -196,6 +310,7 @@ def _valid_model_entry(value: Any) -> bool:
             and isinstance(value.get("row_filter", ""), str)
             and isinstance(excluded, (list, tuple))
             and all(isinstance(f, str) for f in excluded)
+            and (value.get("audit") is None or value.get("audit") in ("rows", True, False))
         )
     return isinstance(value, str) and value.count(".") == 1
 
@@ -243,12 +358,16 @@ class ModelSetting(NamedTuple):
     exclude_fields: tuple[str, ...] = ()
     #: Dotted path of a callable(user) -> Q, imported when the registry is populated.
     row_filter: str | None = None
+    #: Audit mode of the model's writes (None: DATAFLOW['AUDIT'] decides).
+    audit: bool | str | None = None
 
 
 def model_settings() -> list[ModelSetting]:
     """Models listed in DATAFLOW['MODELS'], as labels with their options."""
     return [
-        ModelSetting(v["model"], v.get("name"), tuple(v.get("exclude_fields", ())), v.get("row_filter"))
+        ModelSetting(
+            v["model"], v.get("name"), tuple(v.get("exclude_fields", ())), v.get("row_filter"), v.get("audit")
+        )
         if isinstance(v, dict)
         else ModelSetting(v)
         for v in get("MODELS")
@@ -373,3 +492,44 @@ def admin_dashboard_days() -> int:
 def admin_dashboard_max_runs() -> int:
     """Most recent runs the dashboard reads node timings from."""
     return int(get("ADMIN_DASHBOARD_MAX_RUNS"))
+
+
+class CacheSettings(NamedTuple):
+    """DATAFLOW['CACHE'], normalised."""
+
+    alias: str
+    ttl: int
+
+
+def cache_settings() -> CacheSettings | None:
+    """The result cache's alias and default TTL, or None when caching is off."""
+    value = get("CACHE")
+    if value is None:
+        return None
+    return CacheSettings(str(value.get("ALIAS", "default")), int(value.get("TTL", 300)))
+
+
+def audit_default() -> bool | str:
+    """The audit mode of registered models that give none: False, True or "rows"."""
+    return get("AUDIT")  # type: ignore[no-any-return]
+
+
+def audit_redact() -> frozenset[str]:
+    """Field names (bare or 'app_label.Model.field') kept out of audit values."""
+    return frozenset(get("AUDIT_REDACT"))
+
+
+def slow_node_seconds() -> float | None:
+    """Node duration above which a node counts as slow (None: off)."""
+    value = get("SLOW_NODE_SECONDS")
+    return None if value is None else float(value)
+
+
+def metrics_token() -> str | None:
+    """The bearer token of the metrics view (None: staff sessions only)."""
+    return get("METRICS_TOKEN")  # type: ignore[no-any-return]
+
+
+def health_timeout() -> float:
+    """Seconds the health check waits for the cache and Celery workers."""
+    return float(get("HEALTH_TIMEOUT"))

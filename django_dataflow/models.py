@@ -218,3 +218,51 @@ class ModelSchemaVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.registered_model_id} v{self.version} {self.schema_hash[:12]}"
+
+
+class AuditAction(models.TextChoices):
+    """What an audited node did."""
+
+    CREATE = "create", "create"
+    UPDATE = "update", "update"
+    DELETE = "delete", "delete"
+    BULK_CREATE = "bulk_create", "bulk create"
+    BULK_UPDATE = "bulk_update", "bulk update"
+    BULK_DELETE = "bulk_delete", "bulk delete"
+    BULK_UPSERT = "bulk_upsert", "bulk upsert"
+
+
+class AuditEntry(models.Model):
+    """One audited write of a workflow node, inserted in the run's own transaction."""
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    run_id = models.CharField(max_length=64, blank=True, default="")
+    node_id = models.CharField(max_length=200, blank=True, default="")
+    model = models.CharField(max_length=200, help_text="The model's 'app_label.ModelName'.")
+    action = models.CharField(max_length=16, choices=AuditAction.choices)
+    object_pk = models.CharField(
+        max_length=255, blank=True, default="",
+        help_text="The written row's primary key (empty for a bulk op).",
+    )
+    count = models.PositiveIntegerField(default=1, help_text="Rows the entry stands for.")
+    # The user's pk as text, as on WorkflowRun: entries outlive users and tenant schemas.
+    actor = models.CharField(max_length=64, blank=True, default="")
+    tenant = models.CharField(max_length=63, blank=True, default="")
+    changes = models.JSONField(
+        default=dict, blank=True,
+        help_text="field -> [old, new]; bulk ops: the filter and the values set, or nothing.",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["model", "object_pk"], name="dataflow_audit_object"),
+            models.Index(fields=["run_id"], name="dataflow_audit_run"),
+            models.Index(fields=["created_at"], name="dataflow_audit_created"),
+        ]
+
+    def __str__(self) -> str:
+        target = f" {self.object_pk}" if self.object_pk else f" ({self.count} rows)"
+        return f"{self.action} {self.model}{target}"

@@ -51,6 +51,8 @@ class ModelEntry:
     dynamic: bool = False
     #: callable(user) -> Q: the rows a user may see and change through this model's nodes.
     row_filter: RowFilter | None = None
+    #: Audit mode of this model's writes: True, "rows", False, or None (DATAFLOW['AUDIT'] decides).
+    audit: bool | str | None = None
 
     @cached_property
     def nodes(self) -> dict[str, type[ModelNode]]:
@@ -76,10 +78,14 @@ class ModelEntry:
         """Node type name -> operation, without generating any class."""
         return {f"{self.name}{op}Node": op for op in OPERATION_NAMES}
 
-    def same_options(self, name: str, exclude_fields: frozenset[str], row_filter: RowFilter | None) -> bool:
+    def same_options(
+        self, name: str, exclude_fields: frozenset[str], row_filter: RowFilter | None,
+        audit: bool | str | None = None,
+    ) -> bool:
         """Whether a second registration asks for exactly this entry."""
         return (
             self.name == name and self.exclude_fields == exclude_fields and self.row_filter == row_filter
+            and self.audit == audit
         )
 
     def hides(self, field: Any) -> bool:
@@ -127,6 +133,7 @@ class Registry:
         exclude_fields: Iterable[str],
         dynamic: bool = False,
         row_filter: RowFilter | None = None,
+        audit: bool | str | None = None,
     ) -> ModelEntry:
         """Register a model; its options are checked now if the app registry is ready."""
         if not (isinstance(model, type) and issubclass(model, models.Model)):
@@ -141,10 +148,14 @@ class Registry:
             raise ImproperlyConfigured(
                 f"row_filter of {model._meta.label} must be a callable(user) -> Q, not {row_filter!r}."
             )
+        if audit not in (None, True, False, "rows") or (audit is not None and type(audit) not in (bool, str)):
+            raise ImproperlyConfigured(
+                f'audit of {model._meta.label} must be True, False, "rows" or None, not {audit!r}.'
+            )
         with self.lock:
             existing = self._entries.get(model)
             if existing is not None:
-                if existing.same_options(node_name, excluded, row_filter):
+                if existing.same_options(node_name, excluded, row_filter, audit):
                     return existing
                 raise ImproperlyConfigured(
                     f"{model._meta.label} is registered twice with different options "
@@ -154,7 +165,7 @@ class Registry:
                 )
             entry = ModelEntry(
                 model=model, name=node_name, exclude_fields=excluded, dynamic=dynamic,
-                row_filter=row_filter,
+                row_filter=row_filter, audit=audit,
             )
             clash = self._by_name.get(node_name) or next(
                 (self._types[t][0] for t in entry.type_names() if t in self._types), None
@@ -209,7 +220,10 @@ class Registry:
                     raise ImproperlyConfigured(
                         f"[django_dataflow.E004] DATAFLOW['MODELS'] row_filter of {item.label!r}: {exc}"
                     ) from None
-            self.add(model, name=item.name, exclude_fields=item.exclude_fields, row_filter=row_filter)
+            self.add(
+                model, name=item.name, exclude_fields=item.exclude_fields, row_filter=row_filter,
+                audit=item.audit,
+            )
         with self.lock:
             for entry in self._entries.values():
                 entry.check_options()  # bad options still fail django.setup()
@@ -249,25 +263,29 @@ _registry = Registry()
 @overload
 def register(
     model: M, *, name: str | None = ..., exclude_fields: Iterable[str] = ...,
-    row_filter: RowFilter | None = ...,
+    row_filter: RowFilter | None = ..., audit: bool | str | None = ...,
 ) -> M: ...
 @overload
 def register(
     model: None = ..., *, name: str | None = ..., exclude_fields: Iterable[str] = ...,
-    row_filter: RowFilter | None = ...,
+    row_filter: RowFilter | None = ..., audit: bool | str | None = ...,
 ) -> Callable[[M], M]: ...
 def register(
     model: M | None = None, *, name: str | None = None, exclude_fields: Iterable[str] = (),
-    row_filter: RowFilter | None = None,
+    row_filter: RowFilter | None = None, audit: bool | str | None = None,
 ) -> M | Callable[[M], M]:
     """Register a model for node generation; works as @register, @register(...) or a call.
 
     row_filter(user) -> Q limits every node of the model, for runs given that user, to the rows the
     Q selects (reads, updates, deletes, bulk writes, upsert conflicts, counts and aggregates).
+    audit=True writes an AuditEntry per node write ("rows": one per row of bulk ops too; False: never,
+    whatever DATAFLOW['AUDIT'] says); see docs/audit.md.
     """
 
     def decorate(cls: M) -> M:
-        _registry.add(cls, name=name, exclude_fields=exclude_fields, row_filter=row_filter)
+        _registry.add(
+            cls, name=name, exclude_fields=exclude_fields, row_filter=row_filter, audit=audit
+        )
         return cls
 
     return decorate if model is None else decorate(model)

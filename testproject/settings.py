@@ -93,6 +93,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_RESULT_EXPIRES = 86400
 
+# The result cache: local memory by default; DATAFLOW_CACHE_REDIS_URL adds a django-redis alias
+# "redis" (the cache tests use DATAFLOW_TEST_REDIS_URL for it themselves).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if os.environ.get("DATAFLOW_CACHE_REDIS_URL"):
+    CACHES["redis"] = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": os.environ["DATAFLOW_CACHE_REDIS_URL"],
+        # A slow Redis must not hold reads up: they fall back to the database after this.
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+    }
+
 DATAFLOW = {
     # auth.User is not ours, so it is listed here instead of decorated; its password hash must
     # never leave the database through a node.

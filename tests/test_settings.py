@@ -105,7 +105,7 @@ E001, E002, E003 = "django_dataflow.E001", "django_dataflow.E002", "django_dataf
     ("value", "check_id", "fragments"),
     [
         ({"DEFAULT_LIMT": 5}, E001, ["Unknown key DATAFLOW['DEFAULT_LIMT']", "DEFAULT_LIMIT"]),
-        ({"MODELS": [], "CACHE": 1}, E001, ["DATAFLOW['CACHE']", "valid keys:", "MAX_LIMIT"]),
+        ({"MODELS": [], "CACHING": 1}, E001, ["DATAFLOW['CACHING']", "valid keys:", "MAX_LIMIT"]),
         ({"DEFAULT_LIMIT": "10"}, E002, ["DATAFLOW['DEFAULT_LIMIT'] must be int, not str"]),
         ({"MAX_LIMIT": True}, E002, ["DATAFLOW['MAX_LIMIT'] must be int, not bool"]),
         ({"RECORD_LOCAL_RUNS": 1}, E002, ["DATAFLOW['RECORD_LOCAL_RUNS'] must be bool, not int"]),

@@ -73,18 +73,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def cache_hit_rate() -> float | None:
-    """The workflow cache's hit rate (0..1), or None when no cache metrics exist.
+    """The result cache's hit rate (0..1) as this process counted it, or None before any cacheable read.
 
-    The cache and its metrics live in django_dataflow.metrics when installed; until a metrics module
-    offers cache_hit_rate() (or while it has counted nothing) the dashboard shows "not available".
+    Prometheus counters are per process (docs/monitoring.md): the dashboard shows what the web
+    process serving it has seen; the fleet-wide figure is Prometheus's to compute.
     """
-    try:
-        from django_dataflow import metrics  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    getter = getattr(metrics, "cache_hit_rate", None)
-    rate = getter() if callable(getter) else None
-    return None if rate is None else float(rate)
+    from django_dataflow import metrics
+
+    return metrics.cache_hit_rate()
 
 
 def collect(days: int, *, now: dt.datetime | None = None, max_runs: int | None = None,

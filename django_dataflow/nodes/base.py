@@ -134,8 +134,10 @@ class ModelNode:
 
     @classmethod
     def param_descriptions(cls) -> dict[str, str]:
-        """Every param the node accepts, with a description."""
-        return dict(cls.PARAMS)
+        """Every param the node accepts, with a description (the cache's for cacheable reads)."""
+        from django_dataflow import cache
+
+        return {**cls.PARAMS, **cache.PARAMS} if cls.operation in cache.CACHEABLE else dict(cls.PARAMS)
 
     @classmethod
     def result_keys(cls) -> list[str] | None:
@@ -154,6 +156,10 @@ class ModelNode:
         ]
         if not problems:
             problems += cls.check_params(params, targets)
+            from django_dataflow import cache
+
+            if cls.operation in cache.CACHEABLE:
+                problems += cache.param_problems(params)
         return problems
 
     @classmethod

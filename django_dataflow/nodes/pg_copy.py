@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import models
 
+from django_dataflow import sqlwatch
 from django_dataflow.exceptions import RowRejected
 
 #: Column of a staging table holding the row's index in the input.
@@ -49,6 +50,8 @@ def copy_rows(
         write = copy.write_row
         for row in rows:
             write(row)
+    # psycopg's copy() bypasses Django's execute wrappers: the cache must hear of this write.
+    sqlwatch.report(connection, [table])
 
 
 def binary_types(connection: Any, fields: Sequence[models.Field], extra: int = 0) -> list[str] | None:

@@ -10,7 +10,7 @@ from django.db import transaction
 
 from django_dataflow import access, tenancy
 from django_dataflow.exceptions import DataflowError, NodeExecutionError, PermissionDenied
-from django_dataflow.runtime import statement_timeout
+from django_dataflow.runtime import instrument, statement_timeout
 from django_dataflow.runtime.context import RunContext
 from django_dataflow.runtime.permissions import check_permissions, for_node
 from django_dataflow.transfer.references import open_references
@@ -35,7 +35,13 @@ def execute(
     Workflows with no writing node run without a transaction: there is nothing to make atomic,
     and PostgreSQL's default READ COMMITTED would not give a shared snapshot anyway.
     """
-    inputs = {} if inputs is None else inputs
+    with instrument.workflow_run(ctx):
+        return _execute(workflow, ctx, {} if inputs is None else inputs, before_commit)
+
+
+def _execute(
+    workflow: Workflow, ctx: RunContext, inputs: Mapping[str, Any], before_commit: BeforeCommit | None
+) -> Results:
     check_inputs(set(workflow.input_names), inputs, workflow.row_inputs)
     # dataflow_import --async: a signed file reference becomes the file's rows, read here.
     inputs = open_references(inputs)
@@ -68,7 +74,8 @@ def _run_nodes(workflow: Workflow, ctx: RunContext, inputs: Mapping[str, Any]) -
             params = render(spec.params, inputs) if node_id in workflow.templated else dict(spec.params)
             for connection in workflow.incoming[node_id]:
                 _assign(params, connection, _follow(results[connection.source], connection))
-            result = cls.run(params, ctx)
+            dynamic = node_id in workflow.templated or bool(workflow.incoming[node_id])
+            result = instrument.run_node(cls, params, ctx, dynamic=dynamic)
         except NodeExecutionError as exc:
             exc.node_id, exc.node_type, exc.run_id = node_id, spec.type, ctx.run_id
             raise

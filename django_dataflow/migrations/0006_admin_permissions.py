@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_dataflow', '0004_model_registry'),
+        ('django_dataflow', '0005_audit_entry'),
     ]
 
     operations = [
