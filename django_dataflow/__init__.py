@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from django_dataflow.runtime.celery import CeleryRuntime
     from django_dataflow.runtime.definitions import run
     from django_dataflow.runtime.local import LocalRuntime
+    from django_dataflow.triggers.model_events import on_commit_of
     from django_dataflow.workflow.builder import WorkflowBuilder
     from django_dataflow.workflow.graph import Workflow
 
@@ -34,6 +35,7 @@ __all__ = [
     "Workflow",
     "WorkflowBuilder",
     "WorkflowValidationError",
+    "on_commit_of",
     "register",
     "run",
 ]
@@ -50,6 +52,7 @@ _LAZY = {
     "LocalRuntime": "django_dataflow.runtime.local",
     "CeleryRuntime": "django_dataflow.runtime.celery",
     "run": "django_dataflow.runtime.definitions",
+    "on_commit_of": "django_dataflow.triggers.model_events",
     "WorkflowBuilder": "django_dataflow.workflow.builder",
     "Workflow": "django_dataflow.workflow.graph",
 }

@@ -29,6 +29,9 @@ class DataflowConfig(AppConfig):
         configured = conf.model_settings() if not conf.find_problems(conf.raw_settings()) else []
         registry().populate(configured)
         # sender=self: migrate sends both signals once per app; these run once per migrate.
+        from django_dataflow.triggers import receivers
+
+        receivers.connect()  # schedules' PeriodicTasks follow their rows
         pre_migrate.connect(_refuse_forbidden_migrations, sender=self, dispatch_uid="dataflow_policy")
         post_migrate.connect(_record_after_migrate, sender=self, dispatch_uid="dataflow_registry")
 

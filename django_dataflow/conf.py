@@ -80,6 +80,10 @@ OPTIONS: dict[str, Option] = {
         (int, type(None)), None,
         "PostgreSQL statement_timeout of a run's SQL (SET LOCAL in the run's transaction); None: off.",
     ),
+    "MAX_CHAIN_DEPTH": Option(
+        (int,), 5,
+        "Most runs in a row started by other runs (follow-ups, triggers fired by a run's writes).",
+    ),
 }
 
 
@@ -344,3 +348,8 @@ def statement_timeout_ms() -> int | None:
     """PostgreSQL statement timeout for a run's statements, in milliseconds (None: off)."""
     value = get("STATEMENT_TIMEOUT_MS")
     return None if value is None else int(value)
+
+
+def max_chain_depth() -> int:
+    """Most runs in a row that other runs may start (chains and triggers fired inside runs)."""
+    return int(get("MAX_CHAIN_DEPTH"))

@@ -110,6 +110,8 @@ class WorkerProcess:
             "CELERY_BROKER_URL": REDIS_URL,
             "CELERY_RESULT_BACKEND": REDIS_URL,
             "CELERY_BROKER_TRANSPORT_OPTIONS": json.dumps(TRANSPORT_OPTIONS),
+            # Runs the worker starts itself (schedules, triggers, follow-ups) go to the same queue.
+            "DATAFLOW_TEST_QUEUE": self.queue,
         }
         command = [
             sys.executable, "-m", "celery", "-A", "testproject", "worker",

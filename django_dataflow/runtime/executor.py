@@ -11,7 +11,7 @@ from django.db import transaction
 from django_dataflow import access
 from django_dataflow.exceptions import DataflowError, NodeExecutionError, PermissionDenied
 from django_dataflow.runtime import statement_timeout
-from django_dataflow.runtime.context import RunContext
+from django_dataflow.runtime.context import RunContext, running
 from django_dataflow.runtime.permissions import check_permissions, for_node
 from django_dataflow.tenancy import tenant_scope
 from django_dataflow.workflow.graph import Connection, Workflow
@@ -37,7 +37,7 @@ def execute(
     """
     inputs = {} if inputs is None else inputs
     check_inputs(set(workflow.input_names), inputs, workflow.row_inputs)
-    with access.active(ctx.user):
+    with access.active(ctx.user), running(ctx):
         check_permissions(workflow, ctx.user)
         with tenant_scope(ctx.tenant):
             # Inside a caller's transaction a failed read must not leave it aborted (PostgreSQL):
