@@ -167,8 +167,10 @@ def next_run(schedule: DefinitionSchedule, now: dt.datetime | None = None) -> dt
     if task is None or not task.enabled:
         return None
     now = now or timezone.now()
-    last = task.last_run_at or task.date_changed or now
-    return now + task.schedule.remaining_estimate(last)
+    last = task.last_run_at or task.date_changed or now  # what beat's DatabaseScheduler assumes
+    schedule = task.schedule
+    schedule.nowfun = lambda: now  # celery's schedules compute "remaining" from their own clock
+    return now + schedule.remaining_estimate(last)
 
 
 def _tenants(schedule: DefinitionSchedule) -> list[str | None]:
