@@ -231,8 +231,9 @@ class DefinitionSchedule(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Refuse an invalid schedule (ValidationError naming the field) before writing it."""
-        from django_dataflow.triggers.schedules import schedule_problems
+        from django_dataflow.triggers.schedules import require_beat, schedule_problems
 
+        require_beat()  # before the row exists: its PeriodicTask is written right after
         problems = schedule_problems(self)
         if problems:
             raise ValidationError(problems)

@@ -409,3 +409,38 @@ def test_the_command_fails_with_exit_code_1_without_django_celery_beat(monkeypat
     with pytest.raises(CommandError, match="django-celery-beat") as caught:
         call_command("dataflow_schedules", "--sync")
     assert caught.value.returncode == 1
+
+
+def test_a_schedule_needs_django_celery_beat(monkeypatch: Any) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    monkeypatch.setattr(schedules, "beat_installed", lambda: False)
+    with pytest.raises(ImproperlyConfigured, match=r"django-dataflow\[schedules\].*django_celery_beat"):
+        nightly(crontab="0 3 * * *")
+    assert not DefinitionSchedule.objects.exists()
+
+
+def test_a_bulk_operation_too_large_for_the_inputs_bound_is_refused_and_logged(
+    settings: Any, triggers: list[ModelTrigger], caplog: pytest.LogCaptureFixture,
+) -> None:
+    audit()
+    settings.DATAFLOW = {**settings.DATAFLOW, "MAX_PARAMS_BYTES": 200}
+    triggers.append(django_dataflow.on_commit_of(Product, "created", definition="audit"))
+    rows = [{"name": f"P{i}", "sku": f"S-{i}", "price": "1.00"} for i in range(60)]
+    with caplog.at_level(logging.ERROR, logger="django_dataflow.triggers"):
+        LocalRuntime().execute(build([("ProductBulkCreateNode", "load", {"data": rows})]))
+    assert Product.objects.count() == 60  # the load stands
+    assert runs("audit") == []
+    assert "trigger audit of shop.Product created: not started" in caplog.text
+
+
+def test_an_unknown_follow_up_is_refused_by_name_and_the_run_stands() -> None:
+    define("lonely", [("ProductCountNode", "count", {})], on_success=["missing"])
+    handle = django_dataflow.run("lonely", async_=True)
+    run = WorkflowRun.objects.get(pk=handle.run_id)
+    assert run.status == "succeeded"
+    [refused] = run.follow_ups
+    assert refused["definition"] == "missing"
+    assert "no workflow definition named 'missing'" in refused["refused"]
+    [warning] = check_trigger_definitions()
+    assert "definition 'lonely' on_success names workflow definition 'missing'" in warning.msg

@@ -39,7 +39,8 @@ def beat_installed() -> bool:
     return apps.is_installed("django_celery_beat")
 
 
-def _require_beat() -> None:
+def require_beat() -> None:
+    """ImproperlyConfigured (saying what to install) unless django-celery-beat is installed."""
     if not beat_installed():
         raise ImproperlyConfigured(
             "workflow schedules are stored by django-celery-beat: pip install 'django-dataflow[schedules]' "
@@ -86,7 +87,7 @@ def schedule_problems(schedule: DefinitionSchedule) -> dict[str, list[str]]:
 
 def sync_schedule(schedule: DefinitionSchedule) -> Any:
     """Create or update the schedule's PeriodicTask from the row (and its definition); returns it."""
-    _require_beat()
+    require_beat()
     from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
     using = schedule._state.db or "default"
@@ -142,7 +143,7 @@ class SyncResult(NamedTuple):
 
 def sync_all(using: str = "default") -> SyncResult:
     """Rebuild every schedule's PeriodicTask and delete ones whose schedule is gone."""
-    _require_beat()
+    require_beat()
     from django_celery_beat.models import PeriodicTask
 
     from django_dataflow.models import DefinitionSchedule
