@@ -444,3 +444,17 @@ def test_an_unknown_follow_up_is_refused_by_name_and_the_run_stands() -> None:
     assert "no workflow definition named 'missing'" in refused["refused"]
     [warning] = check_trigger_definitions()
     assert "definition 'lonely' on_success names workflow definition 'missing'" in warning.msg
+
+
+def test_a_refused_bulk_load_with_a_trigger_names_the_field_and_fires_nothing(
+    triggers: list[ModelTrigger],
+) -> None:
+    audit()
+    Product.objects.create(name="Taken", sku="S-1", price="1.00")
+    triggers.append(django_dataflow.on_commit_of(Product, "created", definition="audit"))
+    rows = [{"name": f"P{i}", "sku": f"S-{i}", "price": "1.00"} for i in range(3)]
+    with pytest.raises(django_dataflow.NodeExecutionError, match="sku") as caught:
+        LocalRuntime().execute(build([("ProductBulkCreateNode", "load", {"data": rows})]))
+    assert caught.value.node_id == "load"
+    assert Product.objects.count() == 1
+    assert runs("audit") == []

@@ -17,6 +17,7 @@ from django_dataflow.nodes.listing import empty_filter_problems, require_filter
 from django_dataflow.nodes.params import flag, integer, static_problems
 from django_dataflow.nodes.pg_bulk import (
     copy_create,
+    copy_create_returning,
     copy_unavailable,
     copy_update,
     delete_ids,
@@ -86,13 +87,17 @@ class BulkCreateMixin:
         """COPY on PostgreSQL; elsewhere (see copy_unavailable) bulk_create per chunk, streaming."""
         size = batch_size(params)
         validate = flag(params, "validate", False)
-        # A row filter and a "created" trigger must see the written primary keys, which COPY
-        # does not return: either makes the node use bulk_create (INSERT ... RETURNING).
+        # A row filter must see the written primary keys, which COPY does not return.
         writes = bulk_writes(cls.model, "created")
-        copy_ok = writes is None and not scope.is_limited(cls)
-        if copy_ok and copy_unavailable(cls, ctx.using, validate=validate) is None:
-            created = copy_create(cls, params["data"], size, ctx)
+        if not scope.is_limited(cls) and copy_unavailable(cls, ctx.using, validate=validate) is None:
+            if writes is None:
+                created = copy_create(cls, params["data"], size, ctx)
+            else:  # a "created" trigger needs the keys: COPY to a staging table, INSERT ... RETURNING
+                writes.add(copy_create_returning(cls, params["data"], size, ctx))
+                created = len(writes.pks)
             check_deferred_constraints(cls, ctx.using)
+            if writes is not None:
+                writes.fire(ctx.using)
             return {"created": created}
         total = data_size(params["data"])
         created = 0
