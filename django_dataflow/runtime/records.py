@@ -117,7 +117,7 @@ def execute_recorded(
     run succeeded (safe before the COMMIT: a duplicate then waits on the row lock, and finds the
     run finished, or, if the commit failed, still restartable).
     on_success: called in the data's transaction after the success is written (follow-up runs are
-    recorded atomically with the run's data; runtime/../triggers/chains.py).
+    recorded atomically with the run's data; see triggers/chains.py).
     """
     manager = WorkflowRun.objects.using(ctx.using)
     if not claimed:
