@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from django_dataflow.runtime.celery import CeleryRuntime
     from django_dataflow.runtime.definitions import run
     from django_dataflow.runtime.local import LocalRuntime
+    from django_dataflow.triggers.model_events import on_commit_of
     from django_dataflow.workflow.builder import WorkflowBuilder
     from django_dataflow.workflow.graph import Workflow
 
@@ -36,6 +37,7 @@ __all__ = [
     "WorkflowBuilder",
     "WorkflowValidationError",
     "health",
+    "on_commit_of",
     "register",
     "run",
 ]
@@ -52,6 +54,7 @@ _LAZY = {
     "LocalRuntime": "django_dataflow.runtime.local",
     "CeleryRuntime": "django_dataflow.runtime.celery",
     "run": "django_dataflow.runtime.definitions",
+    "on_commit_of": "django_dataflow.triggers.model_events",
     "WorkflowBuilder": "django_dataflow.workflow.builder",
     "health": "django_dataflow.monitoring",
     "Workflow": "django_dataflow.workflow.graph",

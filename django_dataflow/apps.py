@@ -37,6 +37,10 @@ class DataflowConfig(AppConfig):
         for connection in connections.all(initialized_only=True):
             sqlwatch.install(connection)
         registry().listeners.append(sqlwatch.forget_tables)
+
+        from django_dataflow.triggers import receivers
+
+        receivers.connect()  # schedules' PeriodicTasks follow their rows
         pre_migrate.connect(_refuse_forbidden_migrations, sender=self, dispatch_uid="dataflow_policy")
         post_migrate.connect(_record_after_migrate, sender=self, dispatch_uid="dataflow_registry")
 

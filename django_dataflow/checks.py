@@ -160,3 +160,37 @@ def check_cache_backend(app_configs: Any = None, **kwargs: Any) -> list[checks.C
             id="django_dataflow.W030",
         )
     ]
+
+
+@checks.register("django_dataflow")
+def check_trigger_definitions(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W070: an on_commit_of() trigger or a follow-up names a workflow definition that does not exist.
+
+    A warning, not an error: definitions are rows, often created after deploy (admin, data migration).
+    An unreachable database or an unmigrated table says nothing, like the drift check.
+    """
+    if conf.find_problems(conf.raw_settings()):
+        return []
+    from django_dataflow.models import WorkflowDefinition
+    from django_dataflow.triggers.model_events import registered
+
+    try:
+        rows = list(
+            WorkflowDefinition.objects.using(conf.database()).values_list("name", "on_success", "on_failure")
+        )
+    except Exception:  # a check must never break start-up (no database, no table, no access)
+        return []
+    known = {name for name, _s, _f in rows}
+    wanted = [(f"trigger {t.label} {t.event}", t.definition) for t in registered()]
+    for name, on_success, on_failure in rows:
+        wanted += [(f"definition {name!r} on_success", n) for n in on_success or ()]
+        wanted += [(f"definition {name!r} on_failure", n) for n in on_failure or ()]
+    return [
+        checks.Warning(
+            f"{where} names workflow definition {missing!r}, which does not exist; it will not start.",
+            hint="Create the definition, or fix the name.",
+            id="django_dataflow.W070",
+        )
+        for where, missing in sorted(set(wanted))
+        if missing not in known
+    ]

@@ -113,6 +113,10 @@ OPTIONS: dict[str, Option] = {
     "HEALTH_TIMEOUT": Option(
         (int, float), 2.0, "Seconds the health check waits for the cache and Celery workers."
     ),
+    "MAX_CHAIN_DEPTH": Option(
+        (int,), 5,
+        "Most runs in a row started by other runs (follow-ups, triggers fired by a run's writes).",
+    ),
 }
 
 #: Keys of DATAFLOW['CACHE'] and their types.
@@ -533,3 +537,8 @@ def metrics_token() -> str | None:
 def health_timeout() -> float:
     """Seconds the health check waits for the cache and Celery workers."""
     return float(get("HEALTH_TIMEOUT"))
+
+
+def max_chain_depth() -> int:
+    """Most runs in a row that other runs may start (chains and triggers fired inside runs)."""
+    return int(get("MAX_CHAIN_DEPTH"))

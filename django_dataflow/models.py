@@ -1,5 +1,6 @@
-"""The app's own tables: the run history (WorkflowRun), named workflows (WorkflowDefinition) and
-the persistent model registry (RegisteredModel, ModelSchemaVersion)."""
+"""The app's own tables: the run history (WorkflowRun), named workflows (WorkflowDefinition) with
+their schedules (DefinitionSchedule) and the persistent model registry (RegisteredModel,
+ModelSchemaVersion)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,21 @@ class WorkflowRun(models.Model):
     )
     definition_version = models.PositiveIntegerField(null=True, blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True, default="")
+    # What started the run (docs/triggers.md): a schedule, a model change or a finished run.
+    trigger = models.JSONField(
+        null=True, blank=True,
+        help_text='What started the run: {"kind": "schedule" | "model" | "chain", ...}; empty when called.',
+    )
+    parent_run_id = models.UUIDField(
+        null=True, blank=True, help_text="The run whose success, failure or writes started this one."
+    )
+    chain_depth = models.PositiveIntegerField(
+        default=0, help_text="Runs between this one and a run nothing triggered (bounded by MAX_CHAIN_DEPTH)."
+    )
+    follow_ups = models.JSONField(
+        default=list, blank=True,
+        help_text="Follow-up runs this run started (or was refused), one entry per follow-up definition.",
+    )
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -94,6 +110,17 @@ class WorkflowDefinition(models.Model):
     version = models.PositiveIntegerField(
         default=1, editable=False, help_text="Goes up by one each time a changed workflow is saved."
     )
+    enabled = models.BooleanField(
+        default=True, help_text="Disabled definitions are not started by schedules, triggers or chains."
+    )
+    on_success = models.JSONField(
+        default=list, blank=True,
+        help_text="Names of definitions started when a run of this one succeeds (inputs: its results).",
+    )
+    on_failure = models.JSONField(
+        default=list, blank=True,
+        help_text="Names of definitions started when a run of this one fails (inputs: the error).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -107,6 +134,11 @@ class WorkflowDefinition(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Validate and normalise the workflow, bumping the version when it changed."""
+        from django_dataflow.triggers.chains import follow_up_problems
+
+        problems = {f: p for f in ("on_success", "on_failure") if (p := follow_up_problems(self, f))}
+        if problems:
+            raise ValidationError(problems)
         update_fields = kwargs.get("update_fields")
         if update_fields is None or "workflow" in update_fields:
             # Stored in its canonical to_dict() form, so equal workflows compare equal.
@@ -122,14 +154,19 @@ class WorkflowDefinition(models.Model):
         return Workflow.from_dict(self._as_dict())
 
     def clean(self) -> None:
-        """Model validation (forms, the admin): the workflow must build."""
+        """Model validation (forms, the admin): the workflow must build, follow-ups be name lists."""
         from django_dataflow.exceptions import WorkflowValidationError
+        from django_dataflow.triggers.chains import follow_up_problems
 
         super().clean()
+        problems = {field: follow_up_problems(self, field) for field in ("on_success", "on_failure")}
         try:
             self.build()
         except WorkflowValidationError as exc:
-            raise ValidationError({"workflow": exc.errors}) from exc
+            problems["workflow"] = exc.errors
+        problems = {field: found for field, found in problems.items() if found}
+        if problems:
+            raise ValidationError(problems)
 
     def _as_dict(self) -> Any:
         # A Workflow or a WorkflowBuilder may be assigned directly; store its dict form.
@@ -151,6 +188,76 @@ class WorkflowDefinition(models.Model):
             return False
         self.version = stored[1] + 1
         return True
+
+
+class OverlapPolicy(models.TextChoices):
+    """What a schedule does when the previous run of its definition and tenant has not finished."""
+
+    SKIP = "skip", "Skip this fire"
+    ALLOW = "allow", "Start another run"
+
+
+class DefinitionSchedule(models.Model):
+    """When a WorkflowDefinition runs by itself: one django-celery-beat PeriodicTask per row.
+
+    The PeriodicTask (named ``django_dataflow.schedule.<pk>``) is written from this row whenever the
+    row or its definition is saved or deleted, and by ``manage.py dataflow_schedules --sync``.
+    """
+
+    definition = models.ForeignKey(WorkflowDefinition, on_delete=models.CASCADE, related_name="schedules")
+    crontab = models.CharField(
+        max_length=200, blank=True, default="",
+        help_text='Five crontab fields: "minute hour day-of-month month day-of-week" (e.g. "0 3 * * *").',
+    )
+    interval_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Run every this many seconds (instead of a crontab)."
+    )
+    inputs = models.JSONField(default=dict, blank=True, help_text="The inputs of every run it starts.")
+    tenant = models.CharField(
+        max_length=63, blank=True, default="", help_text="The tenant schema to run in; empty: no tenant."
+    )
+    all_tenants = models.BooleanField(default=False, help_text="One run per tenant (django-tenants).")
+    overlap = models.CharField(max_length=8, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP)
+    enabled = models.BooleanField(default=True)
+    last_fired_at = models.DateTimeField(null=True, blank=True)
+    last_run_id = models.UUIDField(null=True, blank=True)
+    skipped_fires = models.PositiveIntegerField(
+        default=0, help_text="Fires skipped because the previous run had not finished (overlap=skip)."
+    )
+    last_skipped_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["definition", "pk"]
+        verbose_name = "definition schedule"
+
+    def __str__(self) -> str:
+        when = self.crontab or f"every {self.interval_seconds}s"
+        return f"{self.definition_id}: {when}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Refuse an invalid schedule (ValidationError naming the field) before writing it."""
+        from django_dataflow.triggers.schedules import require_beat, schedule_problems
+
+        require_beat()  # before the row exists: its PeriodicTask is written right after
+        problems = schedule_problems(self)
+        if problems:
+            raise ValidationError(problems)
+        super().save(*args, **kwargs)
+
+    @property
+    def task_name(self) -> str:
+        """The name of the django-celery-beat PeriodicTask that runs this schedule."""
+        return f"django_dataflow.schedule.{self.pk}"
+
+    def clean(self) -> None:
+        """A crontab or an interval (not both), valid fields, and a tenant or all tenants."""
+        from django_dataflow.triggers.schedules import schedule_problems
+
+        super().clean()
+        problems = schedule_problems(self)
+        if problems:
+            raise ValidationError(problems)
 
 
 class RegisteredModel(models.Model):

@@ -10,6 +10,8 @@ from django_dataflow.celery import TASK_NAME
 from django_dataflow.exceptions import DataflowError
 from django_dataflow.runtime.retries import message_counter
 from django_dataflow.runtime.worker import ProgressThrottle, perform
+from django_dataflow.triggers import schedules
+from django_dataflow.triggers.schedules import FIRE_TASK
 
 
 # acks_late + reject_on_worker_lost: a message is acknowledged only after the run finished, so a
@@ -48,6 +50,15 @@ def run_workflow(
         # The failure is recorded on the run; failing the task too keeps Celery's monitoring honest.
         raise outcome.error
     return outcome.summary()
+
+
+@shared_task(name=FIRE_TASK, ignore_result=False)
+def fire_schedule(schedule_id: int, **mirrored: Any) -> list[dict[str, Any]]:
+    """Sent by celery beat (django-celery-beat PeriodicTask): start the schedule's run(s).
+
+    The schedule row is read afresh; the other kwargs only mirror it for the beat admin.
+    """
+    return schedules.fire(schedule_id)
 
 
 # The tasks of CeleryRuntime.submit_partitioned(), registered wherever this module is.

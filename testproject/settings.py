@@ -20,6 +20,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_celery_beat",
     "django_dataflow",
     "shop",
 ]
@@ -92,6 +93,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     **json.loads(os.environ.get("CELERY_BROKER_TRANSPORT_OPTIONS", "{}")),
 }
 CELERY_RESULT_EXPIRES = 86400
+# Workflow schedules are django-celery-beat PeriodicTask rows (docs/triggers.md).
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # The result cache: local memory by default; DATAFLOW_CACHE_REDIS_URL adds a django-redis alias
 # "redis" (the cache tests use DATAFLOW_TEST_REDIS_URL for it themselves).
@@ -109,3 +112,7 @@ DATAFLOW = {
     # never leave the database through a node.
     "MODELS": [{"model": "auth.User", "exclude_fields": ["password"]}],
 }
+# Worker processes started by the tests send the runs they start (schedules, triggers, follow-ups)
+# to the queue the test consumes.
+if os.environ.get("DATAFLOW_TEST_QUEUE"):
+    DATAFLOW["CELERY_QUEUE"] = os.environ["DATAFLOW_TEST_QUEUE"]

@@ -92,9 +92,11 @@ class WorkerProcess:
     def __init__(
         self, queue: str, db_name: str, log_dir: Path, *, concurrency: int = 4,
         settings: str = "testproject.settings",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.queue = queue
         self.settings = settings
+        self.extra_env = dict(env or {})
         self.db_name = db_name
         self.concurrency = concurrency
         self.name = f"dataflow-test-{uuid.uuid4().hex[:8]}"
@@ -102,9 +104,9 @@ class WorkerProcess:
         self.log_path = log_dir / f"{self.name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60) -> WorkerProcess:
-        """Start the worker and return once it answers a ping."""
-        env = {
+    def environment(self) -> dict[str, str]:
+        """The environment of the worker process (and of a beat process beside it)."""
+        return {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": self.settings,
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "testproject")]),
@@ -114,7 +116,14 @@ class WorkerProcess:
             "CELERY_BROKER_URL": REDIS_URL,
             "CELERY_RESULT_BACKEND": REDIS_URL,
             "CELERY_BROKER_TRANSPORT_OPTIONS": json.dumps(TRANSPORT_OPTIONS),
+            # Runs the worker starts itself (schedules, triggers, follow-ups) go to the same queue.
+            "DATAFLOW_TEST_QUEUE": self.queue,
+            **self.extra_env,
         }
+
+    def start(self, timeout: float = 60) -> WorkerProcess:
+        """Start the worker and return once it answers a ping."""
+        env = self.environment()
         command = [
             sys.executable, "-m", "celery", "-A", "testproject", "worker",
             "-Q", self.queue, "-c", str(self.concurrency), "-P", "prefork", "-n", self.hostname,

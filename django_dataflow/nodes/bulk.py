@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -16,6 +17,7 @@ from django_dataflow.nodes.listing import empty_filter_problems, require_filter
 from django_dataflow.nodes.params import flag, integer, static_problems
 from django_dataflow.nodes.pg_bulk import (
     copy_create,
+    copy_create_returning,
     copy_unavailable,
     copy_update,
     delete_ids,
@@ -29,6 +31,7 @@ from django_dataflow.nodes.rows import (
 )
 from django_dataflow.nodes.values import to_python
 from django_dataflow.runtime.context import RunContext
+from django_dataflow.triggers.model_events import BulkWrites, bulk_writes
 
 BATCH_HELP = "Rows per chunk (default DATAFLOW['BULK_BATCH_SIZE'])."
 BULK_VALIDATE_HELP = "Run full_clean() on every row (default false: fields still convert each value)."
@@ -85,9 +88,16 @@ class BulkCreateMixin:
         size = batch_size(params)
         validate = flag(params, "validate", False)
         # A row filter must see the written primary keys, which COPY does not return.
+        writes = bulk_writes(cls.model, "created")
         if not scope.is_limited(cls) and copy_unavailable(cls, ctx.using, validate=validate) is None:
-            created = copy_create(cls, params["data"], size, ctx)
+            if writes is None:
+                created = copy_create(cls, params["data"], size, ctx)
+            else:  # a "created" trigger needs the keys: COPY to a staging table, INSERT ... RETURNING
+                writes.add(copy_create_returning(cls, params["data"], size, ctx))
+                created = len(writes.pks)
             check_deferred_constraints(cls, ctx.using)
+            if writes is not None:
+                writes.fire(ctx.using)
             return {"created": created}
         total = data_size(params["data"])
         created = 0
@@ -96,9 +106,13 @@ class BulkCreateMixin:
         for _start, built in chunks:
             manager.bulk_create([obj for _values, obj in built], batch_size=size)
             scope.check_written(cls, ctx, [obj.pk for _values, obj in built])
+            if writes is not None:
+                writes.add(obj.pk for _values, obj in built)
             created += len(built)
             ctx.report(created, total)
         check_deferred_constraints(cls, ctx.using)
+        if writes is not None:
+            writes.fire(ctx.using)
         return {"created": created}
 
 
@@ -136,8 +150,12 @@ class BulkUpdateMixin:
     @classmethod
     def run(cls: Any, params: dict[str, Any], ctx: RunContext) -> dict[str, int]:
         """One UPDATE for filter mode; bulk_update per chunk and field set for data mode."""
+        writes = bulk_writes(cls.model, "updated")
         if "data" in params:
-            return {"updated": cls._update_rows(params, ctx)}
+            updated = cls._update_rows(params, ctx, writes)
+            if writes is not None:
+                writes.fire(ctx.using)
+            return {"updated": updated}
         spec = require_filter(params, cls.type_name)
         values = cls.convert_fields(params.get("fields"), where="fields.")
         if not values:
@@ -146,16 +164,24 @@ class BulkUpdateMixin:
         for field in cls.schema().auto_now_fields:
             is_datetime = field.get_internal_type() == "DateTimeField"
             values.setdefault(field.attname, now if is_datetime else now.date())
-        updated = scope.update_where(cls, ctx, cls.filter_q(spec), values)
+        q = cls.filter_q(spec)
+        if writes is not None:
+            # QuerySet.update() returns no keys: read them first, locked so they stay the ones updated.
+            writes.add(cls.queryset(ctx).filter(q).select_for_update().values_list("pk", flat=True))
+        updated = scope.update_where(cls, ctx, q, values)
         check_deferred_constraints(cls, ctx.using)
+        if writes is not None:
+            writes.fire(ctx.using)
         return {"updated": updated}
 
     @classmethod
-    def _update_rows(cls: Any, params: dict[str, Any], ctx: RunContext) -> int:
+    def _update_rows(cls: Any, params: dict[str, Any], ctx: RunContext, writes: BulkWrites | None) -> int:
         pk = cls.model._meta.pk
         size = batch_size(params)
         validate = flag(params, "validate", False)
         rows = _with_pk(iterate_data(params["data"]), pk.attname)
+        if writes is not None:
+            rows = _noting_pks(rows, pk, writes)
         columns = update_columns(cls)
         usable = not scope.is_limited(cls) and copy_unavailable(cls, ctx.using, validate=validate) is None
         if usable and columns is not None:
@@ -193,6 +219,17 @@ class BulkUpdateMixin:
         return updated
 
 
+def _noting_pks(rows: Any, pk: Any, writes: BulkWrites) -> Any:
+    """Pass rows through, noting each one's primary key for the "updated" trigger."""
+    for row in rows:
+        if isinstance(row, Mapping) and row.get(pk.attname) is not None:
+            try:
+                writes.add([pk.to_python(row[pk.attname])])
+            except ValidationError:
+                pass  # the write itself refuses the key, naming the row
+        yield row
+
+
 def _with_pk(data: Any, attname: str) -> Any:
     """Accept 'id'/'pk' as the primary key name in data rows."""
     for row in data:
@@ -226,6 +263,7 @@ class BulkDeleteMixin:
     @classmethod
     def run(cls: Any, params: dict[str, Any], ctx: RunContext) -> dict[str, int]:
         """QuerySet.delete(), counting this model's rows only (not cascaded ones)."""
+        writes = bulk_writes(cls.model, "deleted")
         if "ids" in params:
             ids = params["ids"]
             if not isinstance(ids, list):
@@ -236,11 +274,19 @@ class BulkDeleteMixin:
             # The one-statement delete bypasses the row filter's scoping: only without one.
             deleted = None if scope.is_limited(cls) else delete_ids(cls, converted, ctx)
             if deleted is not None:
+                if writes is not None and deleted:
+                    writes.add(converted)  # the one statement sends no row signals
+                    writes.fire(ctx.using)
                 return {"deleted": deleted}
             q = Q(pk__in=converted)
         else:
             q = cls.filter_q(require_filter(params, cls.type_name))
         doomed = cls.queryset(ctx).filter(q)
         scope.check_cascade(cls, ctx, doomed)
-        _total, per_model = doomed.delete()
+        if writes is None:
+            _total, per_model = doomed.delete()
+        else:
+            with writes.collecting():  # QuerySet.delete() sends post_delete per row: gathered
+                _total, per_model = doomed.delete()
+            writes.fire(ctx.using)
         return {"deleted": per_model.get(cls.model._meta.label, 0)}

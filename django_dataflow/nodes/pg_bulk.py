@@ -118,6 +118,36 @@ def copy_create(node: type[ModelNode], data: Any, size: int, ctx: RunContext) ->
     return progress.done
 
 
+def copy_create_returning(node: type[ModelNode], data: Any, size: int, ctx: RunContext) -> list[Any]:
+    """COPY into a staging table, then one INSERT ... SELECT ... RETURNING: the written primary keys,
+    in input order (a "created" trigger needs them; a COPY into the table returns none)."""
+    connection = connections[ctx.using]
+    model = node.model
+    first, rows = _peek(data)
+    if first is _END:
+        return []
+    fields = insert_columns(model, first)
+    progress = _Progress(ctx, data)
+    stage = create_staging(connection, model, fields)
+    encoder = RowEncoder(node, connection, fields)
+    stream = encoded_rows(encoder, rows, size, on_chunk=progress, with_index=True)
+    stream_copy(connection, stage, [*(f.column for f in fields), ROW_COLUMN], stream, fields, size)
+    columns = ", ".join(quote(connection, f.column) for f in fields)
+    sql = (
+        f"INSERT INTO {quote(connection, model._meta.db_table)} ({columns}) "
+        f"SELECT {columns} FROM {stage} ORDER BY {ROW_COLUMN} "
+        f"RETURNING {quote(connection, model._meta.pk.column)}"
+    )
+    try:
+        with transaction.atomic(using=ctx.using), connection.cursor() as cursor:
+            cursor.execute(sql)
+            pks = [row[0] for row in cursor.fetchall()]
+    except DatabaseError as exc:
+        raise _located(connection, exc, stage, fields, size) from exc
+    drop_staging(connection, stage)
+    return pks
+
+
 # BulkUpsert ------------------------------------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ from django_dataflow.workflow.templating import check_inputs
 
 if TYPE_CHECKING:
     from django_dataflow.models import WorkflowDefinition
+    from django_dataflow.triggers.origin import Origin
 
 __all__ = [
     "TASK_NAME", "CeleryRuntime", "ProgressThrottle", "RunHandle", "is_eager", "is_transient", "perform",
@@ -70,8 +71,13 @@ class CeleryRuntime:
         inputs: Mapping[str, Any] | None = None,
         tenant: str | None = None,
         user: Any = None,
+        *,
+        origin: Origin | None = None,
     ) -> RunHandle:
-        """Record the run and send it when the current transaction commits; returns its handle."""
+        """Record the run and send it when the current transaction commits; returns its handle.
+
+        origin: what started the run (a schedule, a model change, a finished run; triggers/origin.py).
+        """
         from django_dataflow.models import WorkflowDefinition
         from django_dataflow.runtime import records
 
@@ -92,6 +98,8 @@ class CeleryRuntime:
         eager = is_eager(self._app)
         app = None if eager else resolve_app(self._app)
         ctx = RunContext(run_id=str(uuid.uuid4()), using=using, tenant=tenant, user=user)
+        if origin is not None:
+            ctx.trigger, ctx.chain_depth = origin.trigger, origin.chain_depth
         task_id = "" if eager else str(uuid.uuid4())
         with scope:
             tenancy.refuse_public_run(built, using)
@@ -99,6 +107,7 @@ class CeleryRuntime:
                 built, ctx, payload, runtime=RUNTIME_EAGER if eager else RUNTIME, task_id=task_id,
                 workflow_dict=data, definition=definition.name if definition else "",
                 definition_version=definition.version if definition else None,
+                parent_run_id=origin.parent_run_id if origin is not None else None,
             )
         handle = RunHandle(
             ctx.run_id, task_id, using=using, app=app, eager=eager, dispatched=False, user=user,

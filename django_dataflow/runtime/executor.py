@@ -11,7 +11,7 @@ from django.db import transaction
 from django_dataflow import access, tenancy
 from django_dataflow.exceptions import DataflowError, NodeExecutionError, PermissionDenied
 from django_dataflow.runtime import instrument, statement_timeout
-from django_dataflow.runtime.context import RunContext
+from django_dataflow.runtime.context import RunContext, running
 from django_dataflow.runtime.permissions import check_permissions, for_node
 from django_dataflow.transfer.references import open_references
 from django_dataflow.workflow.graph import Connection, Workflow
@@ -45,7 +45,7 @@ def _execute(
     check_inputs(set(workflow.input_names), inputs, workflow.row_inputs)
     # dataflow_import --async: a signed file reference becomes the file's rows, read here.
     inputs = open_references(inputs)
-    with access.active(ctx.user):
+    with access.active(ctx.user), running(ctx):
         check_permissions(workflow, ctx.user)
         with tenancy.tenant_scope(ctx.tenant, ctx.using):
             tenancy.refuse_public_run(workflow, ctx.using)

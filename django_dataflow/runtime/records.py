@@ -26,9 +26,9 @@ FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
 def create_run(
     workflow: Workflow, ctx: RunContext, inputs: Mapping[str, Any], *, runtime: str,
     status: str = RunStatus.PENDING, task_id: str = "", workflow_dict: dict[str, Any] | None = None,
-    definition: str = "", definition_version: int | None = None,
+    definition: str = "", definition_version: int | None = None, parent_run_id: str | None = None,
 ) -> WorkflowRun:
-    """Insert the run row (committed before the work starts)."""
+    """Insert the run row (committed before the work starts); ctx carries chain depth and trigger."""
     user_id = "" if ctx.user is None else str(getattr(ctx.user, "pk", "") or "")
     return WorkflowRun.objects.using(ctx.using).create(
         run_id=ctx.run_id,
@@ -41,6 +41,9 @@ def create_run(
         celery_task_id=task_id,
         definition=definition,
         definition_version=definition_version,
+        trigger=None if ctx.trigger is None else jsonable(ctx.trigger),
+        parent_run_id=parent_run_id,
+        chain_depth=ctx.chain_depth,
     )
 
 
@@ -70,7 +73,7 @@ claimed AS (
     FROM lock
     WHERE {table}.run_id = %s AND {table}.status IN (%s, %s) AND lock.held
     RETURNING {table}.run_id, {table}.workflow, {table}.inputs, {table}.tenant, {table}.user_id,
-              {table}.attempts
+              {table}.attempts, {table}.definition, {table}.chain_depth, {table}.trigger
 )
 SELECT lock.held, claimed.* FROM lock LEFT JOIN claimed ON TRUE
 """
@@ -88,14 +91,14 @@ def lock_and_claim_run(run_id: str, using: str, key: int) -> tuple[bool, Workflo
     held, claimed = bool(row[0]), row[1] is not None
     if not claimed:
         return held, None
-    fields = [WorkflowRun._meta.get_field(n) for n in ("workflow", "inputs")]
-    workflow, inputs = (
+    fields = [WorkflowRun._meta.get_field(n) for n in ("workflow", "inputs", "trigger")]
+    workflow, inputs, trigger = (
         f.from_db_value(value, None, connection) if isinstance(value, str) else value
-        for f, value in zip(fields, row[2:4], strict=True)
+        for f, value in zip(fields, (row[2], row[3], row[9]), strict=True)
     )
     run = WorkflowRun(
         run_id=row[1], workflow=workflow, inputs=inputs, tenant=row[4], user_id=row[5],
-        attempts=row[6], status=RunStatus.RUNNING,
+        attempts=row[6], status=RunStatus.RUNNING, definition=row[7], chain_depth=row[8], trigger=trigger,
     )
     run._state.adding, run._state.db = False, using
     return True, run
@@ -105,6 +108,7 @@ def execute_recorded(
     workflow: Workflow, ctx: RunContext, inputs: Mapping[str, Any], run: WorkflowRun, *,
     claimed: bool = False, record_failure: Callable[[BaseException], bool] | None = None,
     release_lock: int | None = None,
+    on_success: Callable[[RunContext, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run through the shared executor; success is written inside the data's transaction.
 
@@ -113,6 +117,8 @@ def execute_recorded(
     release_lock: a PostgreSQL advisory lock key to release in the same statement that marks the
     run succeeded (safe before the COMMIT: a duplicate then waits on the row lock, and finds the
     run finished, or, if the commit failed, still restartable).
+    on_success: called in the data's transaction after the success is written (follow-up runs are
+    recorded atomically with the run's data; see triggers/chains.py).
     """
     manager = WorkflowRun.objects.using(ctx.using)
     if not claimed:
@@ -129,6 +135,8 @@ def execute_recorded(
             manager.filter(pk=run.pk).update(**values)
         else:
             _update_and_unlock(ctx.using, run.pk, values, release_lock)
+        if on_success is not None:
+            on_success(ctx, results)
 
     try:
         return executor.execute(workflow, ctx, inputs, before_commit=succeed)

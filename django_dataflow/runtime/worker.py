@@ -29,6 +29,7 @@ from django_dataflow import conf, tenancy
 from django_dataflow.exceptions import DataflowError, PermissionDenied
 from django_dataflow.runtime.context import ProgressCallback, RunContext
 from django_dataflow.runtime.retries import busy_delay, is_transient, retry_delay
+from django_dataflow.triggers import chains
 from django_dataflow.workflow.graph import Workflow
 
 if TYPE_CHECKING:
@@ -233,21 +234,26 @@ def _perform_claimed(
     from django_dataflow.runtime import records
 
     run_id = str(run.run_id)
-    ctx = RunContext(run_id=run_id, using=using, tenant=run.tenant or None, progress=progress)
+    ctx = RunContext(
+        run_id=run_id, using=using, tenant=run.tenant or None, progress=progress,
+        definition=run.definition, chain_depth=run.chain_depth, trigger=run.trigger,
+    )
     try:
         workflow = Workflow.from_dict(run.workflow)
         ctx.user = _load_user(run.user_id, using) if worker else user
     except DataflowError as exc:  # an invalid stored workflow or a vanished user: never retried
         records.mark_failed(run_id, using, exc)
+        chains.after_failure(ctx, exc)
         return Outcome("failed", run_id, error=exc)
     try:
         results = records.execute_recorded(
             workflow, ctx, run.inputs, run, claimed=True, record_failure=lambda e: not retrying(e),
-            release_lock=None if lock is None else lock.key,
+            release_lock=None if lock is None else lock.key, on_success=chains.after_success,
         )
     except DataflowError as exc:
         if retrying(exc):
             raise  # perform() schedules the retry; the row stays running
+        chains.after_failure(ctx, exc)
         return Outcome("failed", run_id, error=exc)
     except Exception as exc:
         # Outside any node (e.g. the COMMIT itself): if the commit did happen, the claim of the
@@ -256,6 +262,7 @@ def _perform_claimed(
             raise
         _tidy_connection(connections[using])
         records.mark_failed(run_id, using, exc, ctx.stats)
+        chains.after_failure(ctx, exc)
         return Outcome("failed", run_id, error=exc)
     if lock is not None:
         lock.released = True  # by the statement that marked the run succeeded
