@@ -28,6 +28,10 @@ class DataflowConfig(AppConfig):
 
         configured = conf.model_settings() if not conf.find_problems(conf.raw_settings()) else []
         registry().populate(configured)
+        from django.apps import apps
+
+        if apps.is_installed("django.contrib.admin"):
+            from django_dataflow.api import admin  # noqa: F401  (registers the API token admin)
         # sender=self: migrate sends both signals once per app; these run once per migrate.
         pre_migrate.connect(_refuse_forbidden_migrations, sender=self, dispatch_uid="dataflow_policy")
         post_migrate.connect(_record_after_migrate, sender=self, dispatch_uid="dataflow_registry")
