@@ -232,6 +232,10 @@ def base_path() -> str:
 
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document."""
+    paths = _paths()
+    for operations in paths.values():
+        for operation in operations.values():
+            operation["responses"] = dict(sorted(operation["responses"].items()))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -242,7 +246,7 @@ def document() -> dict[str, Any]:
         },
         "servers": [{"url": base_path() or "/"}],
         "security": [{"bearerAuth": []}, {"sessionAuth": []}],
-        "paths": _paths(),
+        "paths": paths,
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

@@ -95,7 +95,8 @@ def grant(user: User, *codenames: str) -> User:
     """Give user these permissions ('app_label.codename') and return it fresh (caches cleared)."""
     for name in codenames:
         app_label, codename = name.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        permission = Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        user.user_permissions.add(permission)
     return User.objects.get(pk=user.pk)
 
 

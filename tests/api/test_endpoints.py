@@ -177,7 +177,9 @@ def test_wait_returns_the_finished_run(alice_token: str, create_definition: Any)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_wait_inside_atomic_requests_still_runs(alice_token: str, create_definition: Any, settings: Any) -> None:
+def test_wait_inside_atomic_requests_still_runs(
+    alice_token: str, create_definition: Any, settings: Any
+) -> None:
     settings.DATABASES["default"]["ATOMIC_REQUESTS"] = True
     try:
         response = ApiClient(alice_token).post_json("workflows/new-product/runs?wait=1", {"inputs": PRODUCT})

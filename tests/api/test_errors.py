@@ -49,7 +49,9 @@ def post_raw(client: ApiClient, path: str, data: bytes | str) -> Any:
     (b'{"workflow": {"nodes": [{"id": "a"}]}}', "missing ['type']"),
     (b"[" * 5000 + b"]" * 5000, "nested deeper"),
 ])
-def test_bad_bodies_are_400_naming_the_problem(adhoc: ApiClient, unchanged_db: Any, body: bytes, named: str) -> None:
+def test_bad_bodies_are_400_naming_the_problem(
+    adhoc: ApiClient, unchanged_db: Any, body: bytes, named: str
+) -> None:
     response = post_raw(adhoc, "runs/", body)
     assert response.status_code == 400, response.content
     assert named in response.json()["error"]["message"]
@@ -85,7 +87,9 @@ def test_wait_must_be_a_flag(api: ApiClient, create_definition: Any, unchanged_d
     assert response.status_code == 400 and response.json()["error"]["details"] == {"param": "wait"}
 
 
-def test_permission_denied_names_node_and_permission(bob: User, create_definition: Any, unchanged_db: Any) -> None:
+def test_permission_denied_names_node_and_permission(
+    bob: User, create_definition: Any, unchanged_db: Any
+) -> None:
     bob_api = ApiClient(ApiToken.issue(bob, "b")[1])
     response = bob_api.post_json("workflows/new-product/runs", {"inputs": PRODUCT})
     assert response.status_code == 403
@@ -131,7 +135,8 @@ def test_wrong_methods_are_405_with_allow(api: ApiClient, method: str, path: str
 
 
 def test_oversized_bodies_are_413(adhoc: ApiClient, unchanged_db: Any) -> None:
-    big = json.dumps({"workflow": {"nodes": [node("ProductCreateNode", {**PRODUCT, "description": "x" * 5000})]}})
+    params = {**PRODUCT, "description": "x" * 5000}
+    big = json.dumps({"workflow": {"nodes": [node("ProductCreateNode", params)]}})
     with override_settings(DATAFLOW={"API_MAX_BODY_BYTES": 1000}):
         response = post_raw(adhoc, "runs/", big)
     assert response.status_code == 413

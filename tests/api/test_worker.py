@@ -25,11 +25,14 @@ PRODUCT = {"name": "Lamp", "sku": "W-1", "price": "19.99"}
 
 
 @pytest.fixture(scope="module")
-def worker(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def worker(
+    django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
     """One worker on this module's queue, on pytest-django's test database."""
     require_celery_and_redis()
     db_name = str(connections["default"].settings_dict["NAME"])
-    process = WorkerProcess(QUEUE, db_name, Path(tmp_path_factory.mktemp("api-workers")), concurrency=2).start()
+    log_dir = Path(tmp_path_factory.mktemp("api-workers"))
+    process = WorkerProcess(QUEUE, db_name, log_dir, concurrency=2).start()
     yield process
     process.stop()
     import redis
@@ -68,7 +71,9 @@ def test_wait_runs_on_the_worker(worker: WorkerProcess, api_user: Any) -> None:
     assert [e["type"] for e in events["events"]] == ["created", "started", "node_finished", "succeeded"]
 
 
-def test_accepted_run_is_recorded_first_then_finished_by_the_worker(worker: WorkerProcess, api_user: Any) -> None:
+def test_accepted_run_is_recorded_first_then_finished_by_the_worker(
+    worker: WorkerProcess, api_user: Any
+) -> None:
     _user, api = api_user
     with sending_to(QUEUE):
         response = api.post_json("workflows/new-product/runs", {"inputs": {**PRODUCT, "sku": "W-2"}})
@@ -88,7 +93,8 @@ def test_accepted_run_is_recorded_first_then_finished_by_the_worker(worker: Work
 def test_cancel_before_a_worker_takes_it(worker: WorkerProcess, api_user: Any) -> None:
     _user, api = api_user
     with sending_to(f"{QUEUE}-nobody"):  # no worker consumes this queue
-        run_id = api.post_json("workflows/new-product/runs", {"inputs": {**PRODUCT, "sku": "W-3"}}).json()["run_id"]
+        response = api.post_json("workflows/new-product/runs", {"inputs": {**PRODUCT, "sku": "W-3"}})
+        run_id = response.json()["run_id"]
         response = api.post_json(f"runs/{run_id}/cancel")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     assert WorkflowRun.objects.get(pk=run_id).status == "cancelled"
