@@ -148,8 +148,9 @@ def _submitted(handle: RunHandle, wait: bool) -> HttpResponse:
             pass  # failed, cancelled or still running: the row says which
     run = handle.record()
     finished = run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
-    response = JsonResponse(run_json(run), status=200 if finished else 202)
-    response["Location"] = run_json(run)["links"]["self"]
+    body = run_json(run)
+    response = JsonResponse(body, status=200 if finished else 202)
+    response["Location"] = body["links"]["self"]
     return response
 
 
