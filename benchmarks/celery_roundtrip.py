@@ -13,7 +13,8 @@ Redis broker and result backend, CELERY_DB_REUSE_MAX, prefetch 1) and insert one
 Latency: the two sides alternate (which goes first alternates too) after a warm-up; printed are
 p50 and p95 in milliseconds and the workflow/plain ratios (target: p50 ratio <= 1.3).
 Throughput: N runs submitted at once, then all awaited, per side, twice, alternating.
-"workflow+validate" (full_clean(): one more SELECT for the unique sku) is printed for information.
+"workflow+validate" (full_clean(): one more SELECT for the unique sku) and "plain, acks_late" (the
+plain task acknowledged after it ran, as CeleryRuntime's task is) are printed for information.
 
 PostgreSQL from --url (default postgres://root@127.0.0.1:5432/dataflow_bench_celery, created and
 migrated when missing, shop tables emptied); Redis from --redis (default $REDIS_URL or
@@ -140,7 +141,16 @@ def main() -> None:
               f"CELERY_DB_REUSE_MAX={args.db_reuse or None}; "
               f"{args.iterations} round trips per side after {args.warmup} warm-up")
         print(f"{'':22} {'p50 ms':>8} {'p95 ms':>8} {'p50 ratio':>10} {'p95 ratio':>10}")
-        rows = [("workflow", run_workflow), ("workflow+validate", lambda: run_workflow(validated))]
+        late = app.tasks["shop.create_product_acks_late"]
+
+        def run_plain_acks_late() -> None:
+            late.apply_async(args=("Lamp", next(skus), "19.99"), queue=queue).get(timeout=30)
+
+        rows = [
+            ("workflow", run_workflow),
+            ("workflow+validate", lambda: run_workflow(validated)),
+            ("plain, acks_late", run_plain_acks_late),
+        ]
         for label, side in rows:
             timer = Timer(side, run_plain)
             timer.run(args.iterations, args.warmup)

@@ -230,6 +230,14 @@ def _psycopg_error(name: str, message: str = "x") -> Exception:
     return getattr(errors, name)(message)
 
 
+def _raw_psycopg(name: str, message: str) -> NodeExecutionError:
+    # The COPY paths talk to psycopg directly: its errors reach the node unwrapped by Django.
+    try:
+        raise NodeExecutionError(message, node_id="load") from _psycopg_error(name, message)
+    except NodeExecutionError as error:
+        return error
+
+
 def _wrapped(django_cls: type[Exception], cause: Exception) -> NodeExecutionError:
     try:
         try:
@@ -251,6 +259,9 @@ def _wrapped(django_cls: type[Exception], cause: Exception) -> NodeExecutionErro
         (lambda: _wrapped(OperationalError, _psycopg_error("AdminShutdown")), True),  # pg_terminate_backend
         (lambda: _wrapped(OperationalError, _psycopg_error("OperationalError", "server closed")), True),
         (lambda: InterfaceError("connection already closed"), True),
+        (lambda: _raw_psycopg("OperationalError", "sending copy data failed: server closed"), True),
+        (lambda: _raw_psycopg("InterfaceError", "the connection is closed"), True),
+        (lambda: _raw_psycopg("UniqueViolation", "duplicate key"), False),
         (lambda: _wrapped(OperationalError, OperationalError("database is locked")), True),
         (lambda: _wrapped(IntegrityError, _psycopg_error("UniqueViolation")), False),
         (lambda: _wrapped(OperationalError, _psycopg_error("UndefinedTable")), False),
@@ -258,7 +269,8 @@ def _wrapped(django_cls: type[Exception], cause: Exception) -> NodeExecutionErro
         (lambda: WorkflowValidationError("bad"), False),
         (lambda: ValueError("nope"), False),
     ],
-    ids=["deadlock", "serialization", "admin-shutdown", "connection-lost", "interface", "sqlite-locked",
+    ids=["deadlock", "serialization", "admin-shutdown", "connection-lost", "interface",
+         "copy-connection-lost", "psycopg-interface", "copy-unique", "sqlite-locked",
          "unique", "undefined-table", "sqlite-no-table", "validation", "value-error"],
 )
 def test_transient_errors_are_classified(make: Any, expected: bool) -> None:

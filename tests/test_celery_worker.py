@@ -246,6 +246,28 @@ def test_redelivered_message_of_a_succeeded_run_does_nothing(worker: WorkerProce
     assert Product.objects.count() == 1 and Order.objects.count() == 1
 
 
+def test_lost_message_is_sent_again_and_runs_once(worker: WorkerProcess) -> None:
+    import redis
+
+    from django_dataflow.runtime.resend import resend_stale_runs
+    from tests.celery_support import REDIS_URL
+
+    lost_queue = f"{QUEUE}-lost"
+    handle = CeleryRuntime(queue=lost_queue).submit(create_workflow("L-1"), inputs={"qty": 1})
+    # The broker loses the message (e.g. Redis restarted without persistence).
+    assert redis.Redis.from_url(REDIS_URL).delete(lost_queue) == 1
+    assert handle.status() == "pending"
+
+    [outcome] = resend_stale_runs("default", 0, queue=QUEUE)
+    assert outcome.run_id == handle.run_id and outcome.error is None
+    assert handle.wait(timeout=30)["product"]["sku"] == "L-1"
+    # Sending once more after it ran (a message that was only slow) changes nothing.
+    assert resend_stale_runs("default", 0, queue=QUEUE) == []
+    assert send_again(handle.run_id)["state"] == "skipped"
+    run = WorkflowRun.objects.get(pk=handle.run_id)
+    assert (run.status, run.attempts, Product.objects.count()) == ("succeeded", 1, 1)
+
+
 def test_run_by_name_async(worker: WorkerProcess) -> None:
     import django_dataflow
 

@@ -40,15 +40,20 @@ class RunHandle:
         return f"<RunHandle run_id={self.run_id} task_id={self.task_id or '-'}>"
 
     @classmethod
-    def for_run(cls, run_id: str, *, using: str | None = None, app: Any = None) -> RunHandle:
-        """A handle on a run submitted elsewhere (another request, process or earlier)."""
+    def for_run(
+        cls, run_id: str, *, using: str | None = None, app: Any = None, queue: str = ""
+    ) -> RunHandle:
+        """A handle on a run submitted elsewhere (another request, process or earlier).
+
+        queue: where send() sends (the row does not record the queue; default DATAFLOW['CELERY_QUEUE']).
+        """
         from django_dataflow.models import WorkflowRun
 
         using = using or conf.database()
         run = WorkflowRun.objects.using(using).get(pk=run_id)
         eager = run.runtime != RUNTIME
         return cls(str(run.run_id), run.celery_task_id, using=using,
-                   app=None if eager else resolve_app(app), eager=eager)
+                   app=None if eager else resolve_app(app), eager=eager, queue=queue)
 
     # -- reading
 
@@ -178,15 +183,25 @@ class RunHandle:
         if self.eager:
             perform_eagerly(self.run_id, self.using, user=self._user)
             return
-        from django_dataflow import tasks  # noqa: F401  (registers the task with every Celery app)
-
         try:
-            self.app.tasks[TASK_NAME].apply_async(
-                kwargs={"run_id": self.run_id, "using": self.using}, task_id=self.task_id, queue=self.queue
-            )
+            self.send()
         except Exception as exc:
             # The row is committed: say why it will never run instead of leaving it pending.
             from django_dataflow.runtime import records
 
             records.mark_failed(self.run_id, self.using, exc)
             raise
+
+    def send(self) -> None:
+        """Send the run's task message (again), with the run's own task id, to the handle's queue.
+
+        Sending twice is safe: the worker's claim runs a run once whatever the number of deliveries.
+        """
+        if self.eager:
+            raise DataflowError(f"run {self.run_id} runs in eager mode; it has no task message to send")
+        from django_dataflow import tasks  # noqa: F401  (registers the task with every Celery app)
+
+        self.app.tasks[TASK_NAME].apply_async(
+            kwargs={"run_id": self.run_id, "using": self.using}, task_id=self.task_id,
+            queue=self.queue or conf.celery_queue(),
+        )

@@ -43,6 +43,8 @@ def is_transient(exc: BaseException) -> bool:
             return state in _TRANSIENT_SQLSTATES or state.startswith(_TRANSIENT_SQLSTATE_CLASSES)
         if isinstance(err, InterfaceError):
             return True  # Django's "connection already closed"
+        if _psycopg_connection_lost(err):
+            return True  # raised by psycopg itself, e.g. during COPY, outside Django's wrapper
         if isinstance(err, OperationalError):
             cause = err.__cause__
             if "database is locked" in str(err).lower():
@@ -52,6 +54,18 @@ def is_transient(exc: BaseException) -> bool:
                 return getattr(cause, "sqlstate", None) is None or is_transient(cause)
             return False
     return False
+
+
+def _psycopg_connection_lost(err: BaseException) -> bool:
+    # psycopg reports a dead connection (reset, server gone) as OperationalError/InterfaceError
+    # without a SQLSTATE; errors the server sent carry one and are judged above.
+    if not type(err).__module__.startswith("psycopg"):
+        return False
+    import psycopg
+
+    return isinstance(err, (psycopg.OperationalError, psycopg.InterfaceError)) and not getattr(
+        err, "sqlstate", None
+    )
 
 
 def retry_delay(retries: int) -> float:
