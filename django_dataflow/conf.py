@@ -91,8 +91,18 @@ OPTIONS: dict[str, Option] = {
         "Requests per user to the HTTP API, like '120/m' (per second, minute, hour or day: s, m, h, "
         "d), counted in the Django cache; None: unlimited.",
     ),
+    "ADMIN_DASHBOARD_DAYS": Option(
+        (int,), 14, "Days the admin dashboard covers by default (the page offers 1 to 90)."
+    ),
+    "ADMIN_DASHBOARD_MAX_RUNS": Option(
+        (int,), 5_000,
+        "Most recent runs the admin dashboard reads for per-node latency and rows written.",
+    ),
 }
 
+
+#: Longest window (days) the admin dashboard aggregates over.
+MAX_DASHBOARD_DAYS = 90
 
 #: Float-valued options (seconds), checked for > 0 instead of >= 1.
 _POSITIVE_NUMBERS = frozenset({"CELERY_RETRY_DELAY", "CELERY_PROGRESS_INTERVAL", "API_MAX_WAIT_SECONDS"})
@@ -175,6 +185,15 @@ def find_problems(raw: Any) -> list[Problem]:
             problems.append(
                 Problem("django_dataflow.E003", f"{SETTING_NAME}[{key!r}] must be at least 1.")
             )
+    days = raw.get("ADMIN_DASHBOARD_DAYS")
+    if isinstance(days, int) and not isinstance(days, bool) and days > MAX_DASHBOARD_DAYS:
+        problems.append(
+            Problem(
+                "django_dataflow.E050",
+                f"{SETTING_NAME}['ADMIN_DASHBOARD_DAYS'] ({days}) exceeds {MAX_DASHBOARD_DAYS}, the "
+                "longest window the admin dashboard shows.",
+            )
+        )
     merged = {k: o.default for k, o in OPTIONS.items()} | {k: v for k, v in raw.items()}
     limits_ok = all(isinstance(merged[k], int) for k in ("DEFAULT_LIMIT", "MAX_LIMIT"))
     if limits_ok and merged["DEFAULT_LIMIT"] > merged["MAX_LIMIT"]:
@@ -390,3 +409,13 @@ def api_rate_limit() -> tuple[int, int] | None:
     """(requests, window seconds) per user for the HTTP API, or None when unlimited."""
     value = get("API_RATE_LIMIT")
     return None if value is None else parse_rate(value)
+
+
+def admin_dashboard_days() -> int:
+    """Days the admin dashboard covers when the page asks for no other window."""
+    return int(get("ADMIN_DASHBOARD_DAYS"))
+
+
+def admin_dashboard_max_runs() -> int:
+    """Most recent runs the dashboard reads node timings from."""
+    return int(get("ADMIN_DASHBOARD_MAX_RUNS"))

@@ -60,7 +60,11 @@ class WorkflowRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "workflow run"
+        # The admin's actions (docs/admin.md) and the HTTP API's ad-hoc runs (docs/api.md); each
+        # also needs the model permissions of the nodes.
         permissions = [
+            ("rerun_workflowrun", "Can re-run a failed workflow run"),
+            ("cancel_workflowrun", "Can cancel a pending workflow run"),
             ("run_adhoc_workflow", "Can run ad-hoc workflows (a workflow body) through the HTTP API"),
         ]
         # Few indexes, none on a column a run's life changes (status, timings, results): every
@@ -99,6 +103,7 @@ class WorkflowDefinition(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = "workflow definition"
+        permissions = [("run_workflowdefinition", "Can run a workflow definition")]
 
     def __str__(self) -> str:
         return f"{self.name} (v{self.version})"

@@ -24,9 +24,10 @@ from django_dataflow.runtime.handle import RunHandle
 
 #: The custom permission POST runs/ (an ad-hoc workflow body) needs.
 ADHOC_PERMISSION = "django_dataflow.run_adhoc_workflow"
-#: Seeing (and cancelling) other users' runs.
+#: Seeing other users' runs.
 VIEW_ALL_PERMISSION = "django_dataflow.view_workflowrun"
-CANCEL_ANY_PERMISSION = "django_dataflow.change_workflowrun"
+#: The admin's cancel action needs the same permission.
+CANCEL_ANY_PERMISSION = "django_dataflow.cancel_workflowrun"
 _TRUE, _FALSE = {"1", "true", "yes"}, {"", "0", "false", "no"}
 
 

@@ -1,4 +1,5 @@
 # The HTTP API: bearer tokens (ApiToken) and the ad-hoc run permission on WorkflowRun.
+# After 0007 (the admin's permissions) so the chain stays linear; the merger re-points it after 0005.
 
 import django.db.models.deletion
 from django.conf import settings
@@ -8,14 +9,14 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_dataflow', '0004_model_registry'),
+        ('django_dataflow', '0007_admin_permissions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterModelOptions(
             name='workflowrun',
-            options={'ordering': ['-created_at'], 'permissions': [('run_adhoc_workflow', 'Can run ad-hoc workflows (a workflow body) through the HTTP API')], 'verbose_name': 'workflow run'},
+            options={'ordering': ['-created_at'], 'permissions': [('rerun_workflowrun', 'Can re-run a failed workflow run'), ('cancel_workflowrun', 'Can cancel a pending workflow run'), ('run_adhoc_workflow', 'Can run ad-hoc workflows (a workflow body) through the HTTP API')], 'verbose_name': 'workflow run'},
         ),
         migrations.CreateModel(
             name='ApiToken',

@@ -150,7 +150,7 @@ def test_other_users_runs_are_not_found_unless_they_may_view_runs(
     assert bob_api.get_api(f"runs/{run_id}").status_code == 200
     refused = bob_api.post_json(f"runs/{run_id}/cancel")
     assert refused.status_code == 403
-    assert refused.json()["error"]["details"]["permission"] == "django_dataflow.change_workflowrun"
+    assert refused.json()["error"]["details"]["permission"] == "django_dataflow.cancel_workflowrun"
     assert WorkflowRun.objects.get(pk=run_id).status == "pending"
 
 
