@@ -31,6 +31,10 @@ class DataflowConfig(AppConfig):
 
         configured = conf.model_settings() if not conf.find_problems(conf.raw_settings()) else []
         registry().populate(configured)
+        from django.apps import apps
+
+        if apps.is_installed("django.contrib.admin"):
+            from django_dataflow.api import admin  # noqa: F401  (registers the API token admin)
         # sender=self: migrate sends both signals once per app; these run once per migrate.
         # Every connection reports its writes to the result cache (a no-op while CACHE is None).
         connection_created.connect(sqlwatch.install, dispatch_uid="dataflow_sqlwatch")

@@ -194,3 +194,30 @@ def check_trigger_definitions(app_configs: Any = None, **kwargs: Any) -> list[ch
         for where, missing in sorted(set(wanted))
         if missing not in known
     ]
+
+
+@checks.register("django_dataflow")
+def check_api_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E041: API_RATE_LIMIT with a cache that stores nothing; W040: with a per-process cache."""
+    if conf.find_problems(conf.raw_settings()) or conf.api_rate_limit() is None:
+        return []
+    backend = str(settings.CACHES.get("default", {}).get("BACKEND", ""))
+    if backend.endswith("DummyCache"):
+        return [
+            checks.Error(
+                "DATAFLOW['API_RATE_LIMIT'] is set but the default cache is DummyCache, which stores "
+                "nothing: no request would ever be counted.",
+                hint="Use a shared cache (django-redis, memcached or the database cache).",
+                id="django_dataflow.E041",
+            )
+        ]
+    if backend.endswith("LocMemCache"):
+        return [
+            checks.Warning(
+                "DATAFLOW['API_RATE_LIMIT'] is counted in a local-memory cache: each server process "
+                "counts its own requests, so a user may make the limit times the process count.",
+                hint="Use a shared cache (django-redis, memcached or the database cache).",
+                id="django_dataflow.W040",
+            )
+        ]
+    return []

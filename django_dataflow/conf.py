@@ -81,6 +81,17 @@ OPTIONS: dict[str, Option] = {
         (int, type(None)), None,
         "PostgreSQL statement_timeout of a run's SQL (SET LOCAL in the run's transaction); None: off.",
     ),
+    "API_MAX_WAIT_SECONDS": Option(
+        (int, float), 30.0, "Longest an HTTP API request with ?wait=1 waits for its run to finish."
+    ),
+    "API_MAX_BODY_BYTES": Option(
+        (int,), 10_485_760, "Largest request body the HTTP API reads; larger ones get 413."
+    ),
+    "API_RATE_LIMIT": Option(
+        (str, type(None)), None,
+        "Requests per user to the HTTP API, like '120/m' (per second, minute, hour or day: s, m, h, "
+        "d), counted in the Django cache; None: unlimited.",
+    ),
     "ADMIN_DASHBOARD_DAYS": Option(
         (int,), 14, "Days the admin dashboard covers by default (the page offers 1 to 90)."
     ),
@@ -129,9 +140,13 @@ AUDIT_MODES = (False, True, "rows")
 MAX_DASHBOARD_DAYS = 90
 
 #: Float-valued options (seconds), checked for > 0 instead of >= 1.
-_POSITIVE_NUMBERS = frozenset(
-    {"CELERY_RETRY_DELAY", "CELERY_PROGRESS_INTERVAL", "SLOW_NODE_SECONDS", "HEALTH_TIMEOUT"}
-)
+_POSITIVE_NUMBERS = frozenset({
+    "CELERY_RETRY_DELAY", "CELERY_PROGRESS_INTERVAL", "SLOW_NODE_SECONDS", "HEALTH_TIMEOUT",
+    "API_MAX_WAIT_SECONDS",
+})
+
+#: API_RATE_LIMIT: "<requests>/<period>"; the period's seconds by its letter.
+RATE_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class Problem(NamedTuple):
@@ -189,6 +204,14 @@ def find_problems(raw: Any) -> list[Problem]:
                 Problem(
                     "django_dataflow.E003",
                     f"{SETTING_NAME}['APPLICATION'] must be a name of 1 to 100 characters.",
+                )
+            )
+        elif key == "API_RATE_LIMIT" and value is not None and parse_rate(value) is None:
+            problems.append(
+                Problem(
+                    "django_dataflow.E040",
+                    f"{SETTING_NAME}['API_RATE_LIMIT'] is {value!r}; expected '<requests>/<period>' "
+                    "with requests >= 1 and period one of s, m, h, d (e.g. '120/m').",
                 )
             )
         elif key == "CELERY_MAX_RETRIES" and value < 0:
@@ -301,6 +324,14 @@ _FEATURE_CHECKS = {
     "AUDIT_REDACT": _redact_problems,
     "METRICS_TOKEN": _token_problems,
 }
+
+
+def parse_rate(text: str) -> tuple[int, int] | None:
+    """'120/m' -> (120, 60): requests and window seconds; None when the text is not a rate."""
+    count, _, period = text.strip().partition("/")
+    if not count.isascii() or not count.isdigit() or int(count) < 1 or period not in RATE_PERIODS:
+        return None
+    return int(count), RATE_PERIODS[period]
 
 
 def _valid_model_entry(value: Any) -> bool:
@@ -486,6 +517,22 @@ def statement_timeout_ms() -> int | None:
     """PostgreSQL statement timeout for a run's statements, in milliseconds (None: off)."""
     value = get("STATEMENT_TIMEOUT_MS")
     return None if value is None else int(value)
+
+
+def api_max_wait_seconds() -> float:
+    """Longest an HTTP API request waits for its run (?wait=1)."""
+    return float(get("API_MAX_WAIT_SECONDS"))
+
+
+def api_max_body_bytes() -> int:
+    """Largest request body the HTTP API reads."""
+    return int(get("API_MAX_BODY_BYTES"))
+
+
+def api_rate_limit() -> tuple[int, int] | None:
+    """(requests, window seconds) per user for the HTTP API, or None when unlimited."""
+    value = get("API_RATE_LIMIT")
+    return None if value is None else parse_rate(value)
 
 
 def admin_dashboard_days() -> int:

@@ -1,8 +1,9 @@
 """The generated reference pages (docs/reference/*.md), rendered from the code so they cannot drift.
 
 Node params come from the node classes' own descriptions, result shapes and errors from
-``django_dataflow.nodes.base``, settings from ``django_dataflow.conf.OPTIONS`` and commands from
-their argument parsers. Run ``bash scripts/gen_reference`` (or ``python -m
+``django_dataflow.nodes.base``, settings from ``django_dataflow.conf.OPTIONS``, commands from
+their argument parsers and the HTTP API from its OpenAPI document.
+Run ``bash scripts/gen_reference`` (or ``python -m
 django_dataflow.docs_reference`` with Django settings configured) to rewrite the pages;
 ``--check`` only reports the pages that differ. tests/test_docs_reference.py fails when the
 committed pages differ from freshly rendered ones.
@@ -169,11 +170,81 @@ def _positional(action: argparse.Action) -> str:
     return str(name)
 
 
+def _schema_type(schema: dict[str, Any]) -> str:
+    """A JSON Schema as a short type for a table cell."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return f"[{name}](#{name.lower()})"
+    if "oneOf" in schema:
+        return " or ".join(_schema_type(s) for s in schema["oneOf"])
+    kind = schema.get("type", "any")
+    text = " or ".join(kind) if isinstance(kind, list) else kind
+    if "items" in schema and isinstance(schema["items"], dict):
+        text += f" of {_schema_type(schema['items'])}"
+    if "enum" in schema:
+        text += ": " + ", ".join(f"`{v}`" for v in schema["enum"])
+    return text
+
+
+def render_api() -> str:
+    """docs/reference/api.md: the HTTP API's endpoints and schemas, from its OpenAPI document."""
+    from django_dataflow.api.openapi import document
+
+    doc = document()
+    base = doc["servers"][0]["url"]
+    out = [
+        HEADER,
+        "# HTTP API reference\n\n",
+        f"From the OpenAPI {doc['openapi']} document the API serves at `schema/` "
+        "(`django_dataflow/api/openapi.py`); paths are relative to where `django_dataflow.urls` is "
+        f"included (`{base}` in the test project). The guide is [HTTP API](../api.md).\n\n",
+        "Every endpoint but `schema/` needs a bearer token or a session (unsafe methods with the "
+        "CSRF token); every error has the [Error](#error) shape.\n",
+    ]
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            out += [f"\n## {method.upper()} {path}\n\n", f"{operation['summary']}\n\n"]
+            for parameter in operation.get("parameters", []):
+                out.append(
+                    f"- {parameter['in']} parameter `{parameter['name']}`"
+                    f"{' (required)' if parameter.get('required') else ''}: "
+                    f"{parameter.get('description', _schema_type(parameter['schema']))}\n"
+                )
+            body = operation.get("requestBody")
+            if body:
+                schema = body["content"]["application/json"]["schema"]
+                required = "required" if body.get("required") else "optional"
+                out.append(f"- JSON body ({required}): {_schema_type(schema)}\n")
+            out += ["\n| Status | Body | Meaning |\n", "|---|---|---|\n"]
+            for status, response in operation["responses"].items():
+                schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+                headers = ", ".join(f"`{h}`" for h in response.get("headers", {}))
+                meaning = response["description"] + (f" Headers: {headers}." if headers else "")
+                out.append(f"| {status} | {_schema_type(schema)} | {_cell(meaning)} |\n")
+    out.append("\n## Schemas\n")
+    for name, schema in doc["components"]["schemas"].items():
+        out.append(f"\n### {name}\n\n")
+        if "description" in schema:
+            out.append(f"{schema['description']}\n\n")
+        if "properties" not in schema:
+            out.append(f"{_schema_type(schema)}\n")
+            continue
+        required = set(schema.get("required", []))
+        out += ["| Property | Type | Required | Description |\n", "|---|---|---|---|\n"]
+        for prop, sub in schema["properties"].items():
+            out.append(
+                f"| `{prop}` | {_cell(_schema_type(sub))} | {'yes' if prop in required else 'no'} | "
+                f"{_cell(sub.get('description', ''))} |\n"
+            )
+    return "".join(out)
+
+
 #: Page file name (under docs/reference/) -> its renderer.
 PAGES: dict[str, Callable[[], str]] = {
     "nodes.md": render_nodes,
     "settings.md": render_settings,
     "commands.md": render_commands,
+    "api.md": render_api,
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -75,10 +76,12 @@ class WorkflowRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "workflow run"
-        # The admin's actions (docs/admin.md); each also needs the model permissions of the nodes.
+        # The admin's actions (docs/admin.md) and the HTTP API's ad-hoc runs (docs/api.md); each
+        # also needs the model permissions of the nodes.
         permissions = [
             ("rerun_workflowrun", "Can re-run a failed workflow run"),
             ("cancel_workflowrun", "Can cancel a pending workflow run"),
+            ("run_adhoc_workflow", "Can run ad-hoc workflows (a workflow body) through the HTTP API"),
         ]
         # Few indexes, none on a column a run's life changes (status, timings, results): every
         # run is inserted once and updated twice (claimed, finished), and with no indexed column
@@ -373,3 +376,52 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         target = f" {self.object_pk}" if self.object_pk else f" ({self.count} rows)"
         return f"{self.action} {self.model}{target}"
+
+
+class ApiToken(models.Model):
+    """A bearer token of the HTTP API: only its SHA-256 is stored; the raw token is shown once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dataflow_api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'nightly-import'.")
+    prefix = models.CharField(
+        max_length=16, editable=False, help_text="The token's first characters, to recognise it."
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False, help_text="SHA-256 (hex).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Refused after this; empty: never.")
+    revoked_at = models.DateTimeField(null=True, blank=True, help_text="Refused from this moment on.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}... ({self.name})"
+
+    @classmethod
+    def issue(
+        cls, user: Any, name: str, *, expires_at: Any = None, using: str | None = None
+    ) -> tuple[ApiToken, str]:
+        """Create a token for user; returns (row, raw token). The raw token is never stored."""
+        from django_dataflow.api import tokens
+
+        raw = tokens.generate()
+        token = cls(user=user, name=name, prefix=tokens.prefix(raw), key_hash=tokens.digest(raw),
+                    expires_at=expires_at)
+        token.save(using=using)
+        return token, raw
+
+    @property
+    def active(self) -> bool:
+        """Neither revoked nor expired."""
+        now = timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    def revoke(self) -> None:
+        """Refuse the token from now on (kept for the record)."""
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])

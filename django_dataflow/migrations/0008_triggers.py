@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_dataflow', '0006_admin_permissions'),
+        ('django_dataflow', '0007_apitoken'),
     ]
 
     operations = [
