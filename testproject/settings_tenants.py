@@ -19,6 +19,8 @@ SHARED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Schedules are PeriodicTask rows in the public schema, where beat reads them (docs/triggers.md).
+    "django_celery_beat",
     "django_dataflow",
     "probe",
 ]
