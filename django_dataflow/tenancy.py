@@ -174,6 +174,26 @@ def tenant_scope(tenant: str | None, using: str = "default") -> AbstractContextM
 
 
 @contextmanager
+def public_scope(using: str = "default") -> Iterator[None]:
+    """The body in the public schema, then back in the schema (tenant or not) the connection was in.
+
+    For work that reads shared rows and picks its tenants itself (a schedule's fire): a connection
+    left in a tenant's schema would otherwise make tenant=None mean that tenant.
+    """
+    schema = connection_schema(using)
+    if schema is None or schema == public_schema():
+        yield
+        return
+    db = connections[using]
+    previous = (db.tenant, db.include_public_schema)
+    db.set_schema_to_public()
+    try:
+        yield
+    finally:
+        _leave(previous, using)
+
+
+@contextmanager
 def worker_scope(schema: str | None, using: str = "default") -> Iterator[None]:
     """A worker's task body: in the tenant's schema (checked on entry), then back in public.
 

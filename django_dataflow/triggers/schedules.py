@@ -20,6 +20,7 @@ from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from django_dataflow import tenancy
 from django_dataflow.triggers.origin import Origin, start
 
 if TYPE_CHECKING:
@@ -194,9 +195,17 @@ def _tenants(schedule: DefinitionSchedule) -> list[str | None]:
 def fire(schedule_id: int, using: str | None = None) -> list[dict[str, Any]]:
     """What beat's task does: one run per tenant of the schedule, unless overlap says skip."""
     from django_dataflow import conf
-    from django_dataflow.models import DefinitionSchedule
 
     using = using or conf.database()
+    # Schedules are shared rows and name their tenants: read and fire them from the public schema,
+    # whatever schema the calling connection was left in (tenant=None must not mean that schema).
+    with tenancy.public_scope(using):
+        return _fire(schedule_id, using)
+
+
+def _fire(schedule_id: int, using: str) -> list[dict[str, Any]]:
+    from django_dataflow.models import DefinitionSchedule
+
     schedule = (
         DefinitionSchedule.objects.using(using).select_related("definition").filter(pk=schedule_id).first()
     )
@@ -217,11 +226,13 @@ def _fire_for(schedule: DefinitionSchedule, tenant: str | None, using: str) -> d
     with transaction.atomic(using=using):
         if schedule.overlap == OverlapPolicy.SKIP:
             _serialise(using, f"{name}\0{tenant or ''}")
-            previous = (
-                WorkflowRun.objects.using(using)
-                .filter(definition=name, tenant=tenant or "", status__in=RESTARTABLE)
-                .values_list("run_id", flat=True).first()
-            )
+            # A tenant's runs are in its own schema: look for the unfinished one there.
+            with tenancy.tenant_scope(tenant, using):
+                previous = (
+                    WorkflowRun.objects.using(using)
+                    .filter(definition=name, tenant=tenant or "", status__in=RESTARTABLE)
+                    .values_list("run_id", flat=True).first()
+                )
             if previous is not None:
                 rows.update(skipped_fires=F("skipped_fires") + 1, last_skipped_at=timezone.now())
                 logger.warning(
