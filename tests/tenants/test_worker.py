@@ -163,3 +163,29 @@ def test_every_node_type_on_a_worker_touches_and_returns_only_its_tenants_rows(
     assert check(results), results
     assert "beta" not in json.dumps(results)
     assert {schema: schema_state(schema) for schema in others} == others
+
+
+def test_an_all_tenants_schedule_fired_by_the_worker_runs_in_each_tenant(
+    tenants: Any, worker: WorkerProcess
+) -> None:
+    """What beat sends: the worker fires the (public) schedule, and each tenant's run goes to the
+    queue and runs on the worker in its own schema."""
+    from django_dataflow.models import DefinitionSchedule, WorkflowDefinition
+
+    workflow = build([("ProductCreateNode", "p", {"name": "N", "sku": "{{sku}}", "price": "1"})])
+    definition = WorkflowDefinition.objects.create(name="nightly", workflow=workflow.to_dict())
+    schedule = DefinitionSchedule.objects.create(
+        definition=definition, interval_seconds=3600, all_tenants=True, inputs={"sku": "N-1"}
+    )
+    fired = client_app.send_task(
+        "django_dataflow.fire_schedule", kwargs={"schedule_id": schedule.pk}, queue=QUEUE
+    ).get(timeout=60)
+    assert [(f["state"], f["tenant"]) for f in fired] == [("started", t) for t in ("alpha", "beta", "gamma")]
+    for entry in fired:
+        tenant = entry["tenant"]
+        CeleryRuntime().handle(entry["run_id"], tenant=tenant).wait(60)
+        assert rows(tenant, "shop_product", "sku") == [("N-1",)], worker.log()[-3000:]
+        assert rows(tenant, "django_dataflow_workflowrun", "run_id::text, tenant, status") == [
+            (entry["run_id"], tenant, "succeeded")
+        ]
+    assert rows("public", "django_dataflow_workflowrun") == []
