@@ -17,7 +17,7 @@ from django_dataflow.models import DefinitionSchedule, WorkflowDefinition
 from django_dataflow.triggers import schedules
 from django_dataflow.triggers.model_events import ModelTrigger
 from shop.models import Customer
-from tests.tenants.conftest import TENANTS, rows, schema_state
+from tests.tenants.conftest import TENANTS, rows, schema_state, schema_tables
 
 pytestmark = pytest.mark.postgres
 
@@ -140,3 +140,10 @@ def test_a_schedule_without_tenant_fired_from_a_tenant_connection_runs_in_public
     assert rows("public", "django_dataflow_workflowrun", "tenant, status") == [("", "succeeded")]
     assert rows("public", "probe_probe", "label, schema") == [("P", "public")]
     assert schema_state("alpha") == alpha
+
+
+def test_schedules_live_in_the_public_schema_only(tenants: Any) -> None:
+    assert "django_dataflow_definitionschedule" in schema_tables("public")
+    assert "django_celery_beat_periodictask" in schema_tables("public")
+    for schema in TENANTS:
+        assert "django_dataflow_definitionschedule" not in schema_tables(schema)
