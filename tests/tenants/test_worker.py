@@ -189,3 +189,31 @@ def test_an_all_tenants_schedule_fired_by_the_worker_runs_in_each_tenant(
             (entry["run_id"], tenant, "succeeded")
         ]
     assert rows("public", "django_dataflow_workflowrun") == []
+
+
+def test_a_write_in_alpha_triggers_a_run_on_the_worker_in_alpha(tenants: Any, worker: WorkerProcess) -> None:
+    import django_dataflow
+    from django_dataflow.models import WorkflowDefinition
+    from shop.models import Customer
+
+    mark = build([("CustomerUpdateNode", "mark", {"id": "{{pk}}", "fields": {"tier": "welcomed"}})])
+    WorkflowDefinition.objects.create(name="welcome", workflow=mark.to_dict())
+    trigger = django_dataflow.on_commit_of(Customer, "created", definition="welcome")
+    try:
+        with schema_context("beta"):
+            Customer.objects.create(name="B", email="same@example.com")
+        with schema_context("alpha"):
+            customer = Customer.objects.create(name="A", email="same@example.com")
+        [run_id] = [r[0] for r in rows("alpha", "django_dataflow_workflowrun", "run_id::text")]
+        CeleryRuntime().handle(run_id, tenant="alpha").wait(60)
+    finally:
+        trigger.disconnect()
+    assert rows("alpha", "shop_customer", "id, tier") == [(customer.pk, "welcomed")], worker.log()[-3000:]
+    assert rows("alpha", "django_dataflow_workflowrun", "tenant, status, runtime") == [
+        ("alpha", "succeeded", "celery")
+    ]
+    # beta's customer (same pk) was welcomed by beta's own run, recorded in beta's schema.
+    [(beta_run, beta_tenant)] = rows("beta", "django_dataflow_workflowrun", "run_id::text, tenant")
+    CeleryRuntime().handle(beta_run, tenant="beta").wait(60)
+    assert beta_tenant == "beta" and rows("beta", "shop_customer", "tier") == [("welcomed",)]
+    assert rows("public", "django_dataflow_workflowrun") == []
