@@ -15,9 +15,10 @@ from django.utils.safestring import SafeString
 from django_dataflow.admin.charts import _px, _svg
 
 #: Pixels: a node's box, the gaps between layers (columns) and between nodes of a layer.
-NODE_WIDTH, NODE_HEIGHT, LAYER_GAP, ROW_GAP, MARGIN = 190, 48, 110, 28, 16
-#: Longest id or type drawn in a box; the full text is in the box's tooltip.
-MAX_LABEL = 26
+NODE_WIDTH, NODE_HEIGHT, LAYER_GAP, ROW_GAP, MARGIN = 210, 48, 110, 28, 16
+#: Longest node id, detail line (type, seconds) and connection label drawn, in characters; the
+#: full text is in the tooltip.
+MAX_ID, MAX_DETAIL, MAX_EDGE = 24, 34, 22
 #: Fill and stroke per node state.
 COLOURS = {
     "plain": ("#f4f8fa", "#79aec8"),
@@ -68,8 +69,8 @@ def layers(workflow: Any) -> list[list[str]]:
     return result
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def workflow_svg(
@@ -103,7 +104,7 @@ def workflow_svg(
             '<text x="{}" y="{}" font-size="9" text-anchor="middle" fill="#333">{}</text>'
             '<title>{} {} {}</title></g>',
             source, target, _px(x1), _px(y1), _px(x2), _px(y2),
-            _px((x1 + x2) / 2), _px((y1 + y2) / 2 - 4), _short(label), source, label, target,
+            _px((x1 + x2) / 2), _px((y1 + y2) / 2 - 4), _short(label, MAX_EDGE), source, label, target,
         ))
     for node_id, node in nodes.items():
         x, y = position[node_id]
@@ -124,7 +125,8 @@ def workflow_svg(
             '<title>{} ({})</title></g>',
             state, node_id, _px(x), _px(y), NODE_WIDTH, NODE_HEIGHT, fill, stroke,
             3 if state == "failed" else 1,
-            _px(x + 8), _px(y + 19), _short(node_id), _px(x + 8), _px(y + 37), _short(detail),
+            _px(x + 8), _px(y + 19), _short(node_id, MAX_ID),
+            _px(x + 8), _px(y + 37), _short(detail, MAX_DETAIL),
             node_id, detail,
         ))
     return _svg(width, height, title, parts, css="dataflow-chart dataflow-graph")
