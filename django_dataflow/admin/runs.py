@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django_dataflow.admin import guards
 from django_dataflow.admin.dashboard import dashboard_view
 from django_dataflow.admin.display import pretty_json, table
+from django_dataflow.admin.workflow_graph import workflow_svg
 from django_dataflow.exceptions import DataflowError
 from django_dataflow.models import RunStatus, WorkflowDefinition, WorkflowRun
 
@@ -38,6 +39,7 @@ class WorkflowRunAdmin(admin.ModelAdmin):
                            "runtime", "celery_task_id", "attempts"]}),
         ("Timing", {"fields": ["created_at", "started_at", "finished_at", "duration_display",
                                "node_timings"]}),
+        ("Graph", {"fields": ["graph"]}),
         ("Outcome", {"fields": ["results_display", "error_node", "error_type", "error_display"]}),
         ("Request", {"fields": ["inputs_display", "workflow_display"], "classes": ["collapse"]}),
     ]
@@ -107,6 +109,13 @@ class WorkflowRunAdmin(admin.ModelAdmin):
             )
             rows.append((node_id, types.get(node_id, "?"), f"{seconds:.6f}", stat.get("rows", ""), share))
         return table(("node", "type", "seconds", "rows", "share"), rows)
+
+    @admin.display(description="graph")
+    def graph(self, obj: WorkflowRun) -> Any:
+        """The workflow as it ran: nodes that ran show their seconds, the failing node is red."""
+        failed = obj.error_node if obj.status == RunStatus.FAILED else ""
+        return workflow_svg(obj.workflow, failed_node=failed or "", timings=obj.node_stats or {},
+                            title=f"Run {obj.run_id}")
 
     @admin.display(description="results")
     def results_display(self, obj: WorkflowRun) -> Any:
