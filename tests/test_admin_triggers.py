@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django_celery_beat.models import PeriodicTask
 
 from django_dataflow.admin.workflow_graph import layers, workflow_svg
 from django_dataflow.models import DefinitionSchedule, RunStatus, WorkflowDefinition
@@ -164,6 +163,14 @@ def schedule_row(**fields: Any) -> dict[str, Any]:
     return {"schedules-TOTAL_FORMS": "1", **{f"schedules-0-{k}": v for k, v in row.items() if v is not None}}
 
 
+def periodic_tasks() -> Any:
+    """django-celery-beat's PeriodicTask rows (imported late: the package is an optional extra)."""
+    from django_celery_beat.models import PeriodicTask
+
+    return PeriodicTask.objects
+
+
+@pytest.mark.schedules
 def test_a_schedule_saved_in_the_inline_writes_its_periodic_task(admin_client: Client) -> None:
     definition = WorkflowDefinition.objects.create(name="add_product", workflow=ONE_PRODUCT)
     change = url("django_dataflow_workflowdefinition_change", definition.pk)
@@ -174,10 +181,11 @@ def test_a_schedule_saved_in_the_inline_writes_its_periodic_task(admin_client: C
     assert response.status_code == 302, response.context["inline_admin_formsets"][0].formset.errors
     schedule = DefinitionSchedule.objects.get(definition=definition)
     assert schedule.inputs == {"name": "Lamp", "sku": "L-1"}
-    task = PeriodicTask.objects.get(name=schedule.task_name)
+    task = periodic_tasks().get(name=schedule.task_name)
     assert task.crontab.hour == "3" and task.enabled
 
 
+@pytest.mark.schedules
 def test_disabling_the_definition_in_the_admin_disables_its_tasks(admin_client: Client) -> None:
     definition = WorkflowDefinition.objects.create(name="add_product", workflow=ONE_PRODUCT)
     schedule = DefinitionSchedule.objects.create(definition=definition, interval_seconds=60)
@@ -188,9 +196,10 @@ def test_disabling_the_definition_in_the_admin_disables_its_tasks(admin_client: 
                  "schedules-0-overlap": "skip", "schedules-0-enabled": "on"})
     response = admin_client.post(url("django_dataflow_workflowdefinition_change", definition.pk), data)
     assert response.status_code == 302
-    assert not PeriodicTask.objects.get(name=schedule.task_name).enabled
+    assert not periodic_tasks().get(name=schedule.task_name).enabled
 
 
+@pytest.mark.schedules
 @pytest.mark.parametrize(("fields", "field", "expected"), [
     ({"crontab": "61 * * * *"}, "crontab", "crontab '61 * * * *' is invalid"),
     ({"crontab": "0 3 * *"}, "crontab", "must have 5 fields"),
@@ -213,4 +222,4 @@ def test_invalid_schedules_are_form_errors_naming_the_field(
     [errors] = response.context["inline_admin_formsets"][0].formset.errors
     assert any(expected in e for e in errors[field]), errors
     assert db_state() == before
-    assert not PeriodicTask.objects.filter(name__startswith="django_dataflow.schedule.").exists()
+    assert not periodic_tasks().filter(name__startswith="django_dataflow.schedule.").exists()
