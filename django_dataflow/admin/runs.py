@@ -16,12 +16,13 @@ from django.utils.html import format_html
 from django_dataflow.admin import guards
 from django_dataflow.admin.dashboard import dashboard_view
 from django_dataflow.admin.display import pretty_json, table
+from django_dataflow.admin.readonly import ReadOnlyAdminMixin
 from django_dataflow.admin.workflow_graph import workflow_svg
 from django_dataflow.exceptions import DataflowError
 from django_dataflow.models import RunStatus, WorkflowDefinition, WorkflowRun
 
 
-class WorkflowRunAdmin(admin.ModelAdmin):
+class WorkflowRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Run history: read-only for everyone (runs are written by the runtimes only)."""
 
     list_display = ("short_id", "definition_link", "status", "tenant", "runtime", "created_at",
@@ -58,17 +59,8 @@ class WorkflowRunAdmin(admin.ModelAdmin):
         """Everything: the page only shows."""
         return [name for _, options in self.fieldsets for name in options["fields"]]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Runs come from the runtimes only."""
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """A run's record is history: never edited."""
-        return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Nor deleted from the admin (retention is the project's job, e.g. a periodic task)."""
-        return False
 
     # -- columns and fields
 
