@@ -67,6 +67,15 @@ def url(name: str, *args: Any) -> str:
     return reverse(f"admin:{name}", args=args)
 
 
+def definition_form(**fields: Any) -> dict[str, Any]:
+    """POST data of the definition page: enabled, no follow-ups, an empty schedules inline."""
+    return {
+        "description": "", "enabled": "on", "on_success": "", "on_failure": "",
+        "schedules-TOTAL_FORMS": "0", "schedules-INITIAL_FORMS": "0",
+        "schedules-MIN_NUM_FORMS": "0", "schedules-MAX_NUM_FORMS": "1000", **fields,
+    }
+
+
 def make_run(**fields: Any) -> WorkflowRun:
     """A WorkflowRun row with chosen fields (created_at included, which auto_now_add would set)."""
     created_at = fields.pop("created_at", None)
@@ -212,9 +221,10 @@ def test_change_form_shows_the_workflow_pretty_printed(
 
 
 def test_a_valid_definition_is_saved(admin_client: Client) -> None:
-    response = admin_client.post(url("django_dataflow_workflowdefinition_add"), {
-        "name": "add_product", "description": "", "workflow": json.dumps(ONE_PRODUCT),
-    })
+    response = admin_client.post(
+        url("django_dataflow_workflowdefinition_add"),
+        definition_form(name="add_product", workflow=json.dumps(ONE_PRODUCT)),
+    )
     assert response.status_code == 302
     saved = WorkflowDefinition.objects.get(name="add_product")
     assert saved.build().input_names == {"name", "sku"}
@@ -223,9 +233,10 @@ def test_a_valid_definition_is_saved(admin_client: Client) -> None:
 def test_an_invalid_definition_is_refused_naming_the_node(admin_client: Client) -> None:
     bad = {"nodes": [{"id": "make_lamp", "type": "ProductCreateNode", "params": {"nme": "Lamp"}}]}
     before = db_state()
-    response = admin_client.post(url("django_dataflow_workflowdefinition_add"), {
-        "name": "broken", "description": "", "workflow": json.dumps(bad),
-    })
+    response = admin_client.post(
+        url("django_dataflow_workflowdefinition_add"),
+        definition_form(name="broken", workflow=json.dumps(bad)),
+    )
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors["workflow"]
     assert any("node 'make_lamp'" in e and "unknown param 'nme'" in e for e in errors)
@@ -236,9 +247,10 @@ def test_an_unknown_node_type_is_refused_on_change(
     admin_client: Client, definition: WorkflowDefinition,
 ) -> None:
     bad = {"nodes": [{"id": "ghost", "type": "GhostCreateNode"}]}
-    response = admin_client.post(url("django_dataflow_workflowdefinition_change", definition.pk), {
-        "name": "add_product", "description": "", "workflow": json.dumps(bad),
-    })
+    response = admin_client.post(
+        url("django_dataflow_workflowdefinition_change", definition.pk),
+        definition_form(name="add_product", workflow=json.dumps(bad)),
+    )
     assert response.status_code == 200
     assert "node &#x27;ghost&#x27;" in response.content.decode()
     definition.refresh_from_db()
@@ -246,9 +258,10 @@ def test_an_unknown_node_type_is_refused_on_change(
 
 
 def test_text_that_is_not_json_is_refused(admin_client: Client) -> None:
-    response = admin_client.post(url("django_dataflow_workflowdefinition_add"), {
-        "name": "broken", "description": "", "workflow": "{nodes: [",
-    })
+    response = admin_client.post(
+        url("django_dataflow_workflowdefinition_add"),
+        definition_form(name="broken", workflow="{nodes: ["),
+    )
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["workflow"] == ["Enter a valid JSON."]
     assert not WorkflowDefinition.objects.exists()

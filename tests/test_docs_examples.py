@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from django.db import transaction
 
+from tests.conftest import require_celery_beat
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 NO_RUN = re.compile(r"^\s*<!--\s*no-run\b:?(?P<reason>.*?)-->\s*$")
@@ -113,6 +115,9 @@ def test_page_examples_run(path: Path, transactional_db: Any, request: pytest.Fi
     """The page's runnable Python blocks run in order in one namespace, without an error; test_*
     functions they define are then called with their pytest fixtures, as pytest would."""
     namespace: dict[str, Any] = {"__name__": f"docs.{path.stem}"}
+    runnable = [block for block in python_blocks(path) if block.no_run is None]
+    if any("django_celery_beat" in block.code or "DefinitionSchedule" in block.code for block in runnable):
+        require_celery_beat()  # schedules: an optional extra (see tests/conftest.py)
     for block in python_blocks(path):
         if block.no_run is not None:
             continue

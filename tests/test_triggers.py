@@ -17,7 +17,6 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
-from django_celery_beat.models import PeriodicTask
 
 import django_dataflow
 from django_dataflow import LocalRuntime, WorkflowValidationError
@@ -281,6 +280,13 @@ def test_follow_up_lists_are_validated_naming_the_field() -> None:
 # ---------------------------------------------------------------------------------- schedules
 
 
+def periodic_tasks() -> Any:
+    """django-celery-beat's PeriodicTask rows (imported late: the package is an optional extra)."""
+    from django_celery_beat.models import PeriodicTask
+
+    return PeriodicTask.objects
+
+
 def nightly(**fields: Any) -> DefinitionSchedule:
     """A definition with one schedule."""
     definition = WorkflowDefinition.objects.filter(name="nightly").first() or define(
@@ -289,9 +295,10 @@ def nightly(**fields: Any) -> DefinitionSchedule:
     return DefinitionSchedule.objects.create(definition=definition, **fields)
 
 
+@pytest.mark.schedules
 def test_a_schedule_is_a_periodic_task_kept_in_sync() -> None:
     schedule = nightly(crontab="30 3 * * 1-5", inputs={"sku": "N-1"})
-    task = PeriodicTask.objects.get(name=schedule.task_name)
+    task = periodic_tasks().get(name=schedule.task_name)
     assert task.task == "django_dataflow.fire_schedule" and task.enabled and task.interval is None
     cron = task.crontab
     assert (cron.minute, cron.hour, cron.day_of_month, cron.month_of_year, cron.day_of_week) == (
@@ -316,12 +323,13 @@ def test_a_schedule_is_a_periodic_task_kept_in_sync() -> None:
     task.refresh_from_db()
     assert not task.enabled  # disabling the definition disables its schedules
     schedule.delete()
-    assert not PeriodicTask.objects.filter(name=schedule.task_name).exists()
+    assert not periodic_tasks().filter(name=schedule.task_name).exists()
     other = nightly(interval_seconds=60)
     definition.delete()
-    assert not PeriodicTask.objects.filter(name=other.task_name).exists()
+    assert not periodic_tasks().filter(name=other.task_name).exists()
 
 
+@pytest.mark.schedules
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
@@ -337,11 +345,12 @@ def test_a_schedule_is_a_periodic_task_kept_in_sync() -> None:
 def test_invalid_schedules_are_refused_naming_the_field(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         nightly(**fields)
-    assert not DefinitionSchedule.objects.exists() and not PeriodicTask.objects.filter(
+    assert not DefinitionSchedule.objects.exists() and not periodic_tasks().filter(
         name__startswith="django_dataflow."
     ).exists()
 
 
+@pytest.mark.schedules
 def test_fire_starts_a_run_and_skips_while_one_is_unfinished(caplog: pytest.LogCaptureFixture) -> None:
     schedule = nightly(interval_seconds=60, inputs={"sku": "N-1"})
     [started] = schedules.fire(schedule.pk)
@@ -364,6 +373,7 @@ def test_fire_starts_a_run_and_skips_while_one_is_unfinished(caplog: pytest.LogC
     assert Product.objects.filter(sku="N-2").exists()
 
 
+@pytest.mark.schedules
 def test_fire_of_a_missing_or_disabled_schedule_does_nothing() -> None:
     assert schedules.fire(999) == [{"state": "missing", "schedule": 999}]
     schedule = nightly(interval_seconds=60, inputs={"sku": "N-1"}, enabled=False)
@@ -371,30 +381,33 @@ def test_fire_of_a_missing_or_disabled_schedule_does_nothing() -> None:
     assert not WorkflowRun.objects.exists()
 
 
+@pytest.mark.schedules
 def test_all_tenants_without_django_tenants_is_a_clear_error() -> None:
     schedule = nightly(interval_seconds=60, all_tenants=True)
     with pytest.raises(TenantError, match="all tenants, but django-tenants is not installed"):
         schedules.fire(schedule.pk)
 
 
+@pytest.mark.schedules
 def test_next_run_of_a_crontab_schedule() -> None:
     schedule = nightly(crontab="0 3 * * *")
-    PeriodicTask.objects.filter(name=schedule.task_name).update(
+    periodic_tasks().filter(name=schedule.task_name).update(
         last_run_at=dt.datetime(2026, 1, 1, 3, 0, tzinfo=dt.UTC)
     )
     now = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
     assert schedules.next_run(schedule, now) == dt.datetime(2026, 1, 2, 3, 0, tzinfo=dt.UTC)
 
 
+@pytest.mark.schedules
 def test_the_command_lists_and_syncs(capsys: pytest.CaptureFixture[str]) -> None:
     kept = nightly(crontab="0 3 * * *")
-    PeriodicTask.objects.filter(name=kept.task_name).delete()  # lost, e.g. edited away in beat's admin
-    PeriodicTask.objects.create(name="django_dataflow.schedule.999", task="x", interval=kept_interval())
+    periodic_tasks().filter(name=kept.task_name).delete()  # lost, e.g. edited away in beat's admin
+    periodic_tasks().create(name="django_dataflow.schedule.999", task="x", interval=kept_interval())
     call_command("dataflow_schedules", "--sync")
     out = capsys.readouterr().out
     assert "synced 1 schedule(s); removed 1 stale periodic task(s)" in out
     assert "nightly" in out and "cron 0 3 * * *" in out and "next=20" in out and "1 schedule(s)" in out
-    owned = PeriodicTask.objects.filter(name__startswith="django_dataflow.")
+    owned = periodic_tasks().filter(name__startswith="django_dataflow.")
     assert list(owned.values_list("name", flat=True)) == [kept.task_name]
 
 

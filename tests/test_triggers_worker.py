@@ -170,6 +170,7 @@ def test_a_follow_up_gets_the_results_and_a_failure_only_its_on_failure_follow_u
     assert WorkflowRun.objects.filter(definition="second").count() == 1  # the failure started none
 
 
+@pytest.mark.schedules
 def test_beat_database_scheduler_fires_at_the_crontab_time(worker: WorkerProcess) -> None:
     from django_celery_beat.models import PeriodicTask
     from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
@@ -203,6 +204,7 @@ def test_beat_database_scheduler_fires_at_the_crontab_time(worker: WorkerProcess
     assert str(schedule.last_run_id) == str(run.run_id)
 
 
+@pytest.mark.schedules
 def test_an_overlapping_fire_is_skipped_by_the_worker(worker: WorkerProcess) -> None:
     definition = define("slow", [("ProductCountNode", "count", {})])
     schedule = DefinitionSchedule.objects.create(definition=definition, interval_seconds=3600)
@@ -219,6 +221,7 @@ def test_an_overlapping_fire_is_skipped_by_the_worker(worker: WorkerProcess) -> 
     assert WorkflowRun.objects.filter(definition="slow").count() == 1
 
 
+@pytest.mark.schedules
 def test_a_real_beat_process_runs_a_schedule(worker: WorkerProcess, tmp_path: Path) -> None:
     definition = define("heartbeat", [("ProductCountNode", "count", {})])
     DefinitionSchedule.objects.create(definition=definition, interval_seconds=1)

@@ -1,5 +1,6 @@
 """The Django admin of django-dataflow: the model registry, workflow definitions (JSON editor, run
-now), run history (re-run, cancel), the dashboard and the audit trail. See docs/admin.md."""
+now, schedules, follow-ups, graph), run history (re-run, cancel, graph), the dashboard and the audit
+trail. See docs/admin.md."""
 
 from __future__ import annotations
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
+
+from django_dataflow.admin.readonly import ReadOnlyAdminMixin
 
 
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Audit entries, read-only: an audit trail nobody can edit from the admin."""
 
     list_display = (
@@ -19,14 +18,5 @@ class AuditEntryAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Entries are written by runs only."""
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Viewable, never editable."""
-        return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Nobody deletes audit entries from the admin (retention is a job for a command)."""
-        return False

@@ -129,9 +129,11 @@ def _legend(entries: Sequence[tuple[str, str]], y: int) -> SafeString:
     return _join(parts)
 
 
-def _svg(width: int, height: int, title: str, parts: Sequence[SafeString]) -> SafeString:
+def _svg(
+    width: int, height: int, title: str, parts: Sequence[SafeString], *, css: str = "dataflow-chart"
+) -> SafeString:
     return format_html(
-        '<svg class="dataflow-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" width="{}" '
+        '<svg class="{}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" width="{}" '
         'height="{}" role="img" aria-label="{}"><title>{}</title>{}</svg>',
-        width, height, width, height, title, title, _join(parts),
+        css, width, height, width, height, title, title, _join(parts),
     )

@@ -16,29 +16,48 @@ from django.utils.html import format_html
 
 from django_dataflow.admin import guards
 from django_dataflow.admin.display import pretty_json, table
-from django_dataflow.admin.forms import INPUT_PREFIX, RunForm, WorkflowDefinitionForm
+from django_dataflow.admin.forms import INPUT_PREFIX, RunForm, ScheduleForm, WorkflowDefinitionForm
+from django_dataflow.admin.workflow_graph import workflow_svg
 from django_dataflow.exceptions import DataflowError, PermissionDenied, WorkflowValidationError
-from django_dataflow.models import RunStatus, WorkflowDefinition, WorkflowRun
+from django_dataflow.models import DefinitionSchedule, RunStatus, WorkflowDefinition, WorkflowRun
+from django_dataflow.triggers.schedules import beat_installed
+
+
+class DefinitionScheduleInline(admin.TabularInline):
+    """The definition's schedules; saving one writes its django-celery-beat PeriodicTask."""
+
+    model = DefinitionSchedule
+    form = ScheduleForm
+    extra = 0
+    fields = ["crontab", "interval_seconds", "inputs", "tenant", "all_tenants", "overlap", "enabled",
+              "last_fired_at", "skipped_fires"]
+    readonly_fields = ["last_fired_at", "skipped_fires"]
 
 
 class WorkflowDefinitionAdmin(admin.ModelAdmin):
     """Named workflows: edited as JSON, validated on save, run from the admin."""
 
     form = WorkflowDefinitionForm
-    list_display = ("name", "version", "node_count", "input_list", "updated_at", "last_run")
+    list_display = ("name", "enabled", "version", "node_count", "input_list", "updated_at", "last_run")
+    list_filter = ("enabled",)
     search_fields = ("name", "description")
-    readonly_fields = ("version", "inputs_display", "nodes_display", "created_at", "updated_at")
+    readonly_fields = ("version", "graph", "inputs_display", "nodes_display", "created_at", "updated_at")
     actions = ["run_now"]
     change_form_template = "admin/django_dataflow/workflowdefinition/change_form.html"
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         """The editor first; what the saved workflow holds below it."""
-        main = (None, {"fields": ["name", "description", "workflow"]})
+        main = (None, {"fields": ["name", "description", "enabled", "workflow"]})
+        chains = ("Follow-up definitions", {"fields": ["on_success", "on_failure"]})
         if obj is None:
-            return [main]
-        saved = ("Saved workflow", {"fields": ["version", "nodes_display", "inputs_display",
+            return [main, chains]
+        saved = ("Saved workflow", {"fields": ["version", "graph", "nodes_display", "inputs_display",
                                                "created_at", "updated_at"]})
-        return [main, saved]
+        return [main, chains, saved]
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[type[admin.options.InlineModelAdmin]]:
+        """Schedules when django-celery-beat (their store) is installed."""
+        return [DefinitionScheduleInline] if beat_installed() else []
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WorkflowDefinition]:
         """With the latest run's id and status, in the same query."""
@@ -65,6 +84,11 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
     def inputs_display(self, obj: WorkflowDefinition) -> str:
         """Same as the list column, on the change page."""
         return self.input_list(obj)
+
+    @admin.display(description="graph")
+    def graph(self, obj: WorkflowDefinition) -> Any:
+        """The saved workflow drawn: nodes in topological layers, connections labelled."""
+        return workflow_svg(obj.workflow, title=f"Workflow {obj.name}")
 
     @admin.display(description="nodes")
     def nodes_display(self, obj: WorkflowDefinition) -> Any:

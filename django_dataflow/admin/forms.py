@@ -8,9 +8,11 @@ from typing import Any
 from django import forms
 
 from django_dataflow import tenancy
-from django_dataflow.models import WorkflowDefinition
+from django_dataflow.models import DefinitionSchedule, WorkflowDefinition
 from django_dataflow.workflow.graph import Workflow
 
+#: The definition fields naming follow-up definitions (docs/triggers.md, chained runs).
+FOLLOW_UP_FIELDS = ("on_success", "on_failure")
 #: Prefix of the run form's input fields, so an input called 'tenant' cannot clash with the tenant.
 INPUT_PREFIX = "input__"
 
@@ -36,15 +38,75 @@ class WorkflowDefinitionForm(forms.ModelForm):
         "\"connections\": [...]}. Validated on save.",
     )
 
+    on_success = forms.CharField(
+        required=False, widget=forms.TextInput(attrs={"size": 80}),
+        help_text="Definitions started when a run of this one succeeds: names separated by commas.",
+    )
+    on_failure = forms.CharField(
+        required=False, widget=forms.TextInput(attrs={"size": 80}),
+        help_text="Definitions started when a run of this one fails: names separated by commas.",
+    )
+
     class Meta:
         model = WorkflowDefinition
-        fields = ["name", "description", "workflow"]
+        fields = ["name", "description", "enabled", "workflow", "on_success", "on_failure"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in FOLLOW_UP_FIELDS:
+            value = self.initial.get(field)
+            if isinstance(value, list):
+                self.initial[field] = ", ".join(str(name) for name in value)
+
+    def _follow_ups(self, field: str) -> list[str]:
+        # Names must exist now: a typo would otherwise only surface as a refused follow-up later.
+        names = [n.strip() for n in (self.cleaned_data.get(field) or "").split(",") if n.strip()]
+        known = set(WorkflowDefinition.objects.filter(name__in=names).values_list("name", flat=True))
+        known.add(self.cleaned_data.get("name") or "")  # a definition may follow itself (on_failure)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise forms.ValidationError(
+                "unknown workflow definition(s): %(names)s", params={"names": ", ".join(map(repr, unknown))},
+            )
+        return list(dict.fromkeys(names))
+
+    def clean_on_success(self) -> list[str]:
+        """Comma-separated names -> list; each must be an existing definition."""
+        return self._follow_ups("on_success")
+
+    def clean_on_failure(self) -> list[str]:
+        """Comma-separated names -> list; each must be an existing definition."""
+        return self._follow_ups("on_failure")
 
     def _post_clean(self) -> None:
         # Text that is not JSON has its own error; building "no workflow" would only add a second.
         if self.has_error("workflow"):
             return
         super()._post_clean()
+
+
+class ScheduleForm(forms.ModelForm):
+    """A schedule row in the definition's inline; DefinitionSchedule.clean() validates it (crontab
+    parsed by Celery, exactly one of crontab and interval, tenant or all tenants)."""
+
+    inputs = PrettyJSONField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 40, "spellcheck": "false"}),
+        help_text="JSON object: the inputs of every run it starts.",
+    )
+
+    class Meta:
+        model = DefinitionSchedule
+        fields = ["crontab", "interval_seconds", "inputs", "tenant", "all_tenants", "overlap", "enabled"]
+
+    def clean_inputs(self) -> Any:
+        """Empty means no inputs; anything else must be a JSON object."""
+        value = self.cleaned_data.get("inputs")
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("inputs must be a JSON object, not %(kind)s",
+                                        params={"kind": type(value).__name__})
+        return value
 
 
 class RunForm(forms.Form):

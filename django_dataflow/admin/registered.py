@@ -11,28 +11,13 @@ from django.utils.html import format_html
 
 from django_dataflow import conf
 from django_dataflow.admin.display import pretty_json, table
+from django_dataflow.admin.readonly import ReadOnlyAdminMixin
 from django_dataflow.models import ModelSchemaVersion, RegisteredModel
 from django_dataflow.nodes import OPERATION_NAMES
 from django_dataflow.registry import get_entry, get_node_class
 
 #: Keys of a field description shown as columns; the rest are summarised under "details".
 FIELD_COLUMNS = ("name", "column", "type", "null", "unique", "primary_key")
-
-
-class ReadOnlyAdminMixin:
-    """No adding, changing or deleting from the admin."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Rows are written by migrate and dataflow_sync."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Editing a recorded schema by hand would make drift checks lie."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """manage.py dataflow_sync prunes this application's stale rows."""
-        return False
 
 
 class SchemaVersionInline(ReadOnlyAdminMixin, admin.TabularInline):

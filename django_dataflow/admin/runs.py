@@ -16,11 +16,13 @@ from django.utils.html import format_html
 from django_dataflow.admin import guards
 from django_dataflow.admin.dashboard import dashboard_view
 from django_dataflow.admin.display import pretty_json, table
+from django_dataflow.admin.readonly import ReadOnlyAdminMixin
+from django_dataflow.admin.workflow_graph import workflow_svg
 from django_dataflow.exceptions import DataflowError
 from django_dataflow.models import RunStatus, WorkflowDefinition, WorkflowRun
 
 
-class WorkflowRunAdmin(admin.ModelAdmin):
+class WorkflowRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Run history: read-only for everyone (runs are written by the runtimes only)."""
 
     list_display = ("short_id", "definition_link", "status", "tenant", "runtime", "created_at",
@@ -38,6 +40,7 @@ class WorkflowRunAdmin(admin.ModelAdmin):
                            "runtime", "celery_task_id", "attempts"]}),
         ("Timing", {"fields": ["created_at", "started_at", "finished_at", "duration_display",
                                "node_timings"]}),
+        ("Graph", {"fields": ["graph"]}),
         ("Outcome", {"fields": ["results_display", "error_node", "error_type", "error_display"]}),
         ("Request", {"fields": ["inputs_display", "workflow_display"], "classes": ["collapse"]}),
     ]
@@ -56,17 +59,8 @@ class WorkflowRunAdmin(admin.ModelAdmin):
         """Everything: the page only shows."""
         return [name for _, options in self.fieldsets for name in options["fields"]]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Runs come from the runtimes only."""
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """A run's record is history: never edited."""
-        return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Nor deleted from the admin (retention is the project's job, e.g. a periodic task)."""
-        return False
 
     # -- columns and fields
 
@@ -107,6 +101,13 @@ class WorkflowRunAdmin(admin.ModelAdmin):
             )
             rows.append((node_id, types.get(node_id, "?"), f"{seconds:.6f}", stat.get("rows", ""), share))
         return table(("node", "type", "seconds", "rows", "share"), rows)
+
+    @admin.display(description="graph")
+    def graph(self, obj: WorkflowRun) -> Any:
+        """The workflow as it ran: nodes that ran show their seconds, the failing node is red."""
+        failed = obj.error_node if obj.status == RunStatus.FAILED else ""
+        return workflow_svg(obj.workflow, failed_node=failed or "", timings=obj.node_stats or {},
+                            title=f"Run {obj.run_id}")
 
     @admin.display(description="results")
     def results_display(self, obj: WorkflowRun) -> Any:

@@ -125,3 +125,30 @@ def test_dashboard_renders_without_console_errors(
     assert shot.stat().st_size > 10_000
     with capsys.disabled():
         print(f"\ndashboard screenshot: {shot}")
+
+
+def test_failed_run_page_draws_the_graph_with_the_failed_node(admin_page: Any, live_server: Any) -> None:
+    two = WorkflowBuilder()
+    two.add_node("ProductCreateNode", "create", {"name": "Lamp", "sku": "G-1", "price": "1"})
+    two.add_node("ProductCreateNode", "copy", {"name": "Copy", "price": "1"})
+    two.add_connection("create", "sku", "copy", "sku")  # the same sku again: unique, so copy fails
+    definition = WorkflowDefinition.objects.create(name="copy_product", workflow=two.build().to_dict())
+    handle = CeleryRuntime().submit(definition, {})
+    run = WorkflowRun.objects.get(pk=handle.run_id)
+    assert (run.status, run.error_node) == ("failed", "copy")
+
+    visit(admin_page, live_server.url, f"/admin/django_dataflow/workflowrun/{handle.run_id}/change/")
+    graph = admin_page.locator("svg.dataflow-graph")
+    assert graph.is_visible()
+    failed = graph.locator("g.dataflow-node-failed")
+    assert failed.count() == 1 and failed.get_attribute("data-node") == "copy"
+    assert failed.locator("rect").get_attribute("fill") == "#f8d7da"
+    assert graph.locator('g.dataflow-node-ran[data-node="create"]').is_visible()
+    assert "sku -> sku" in (graph.locator("g.dataflow-edge text").text_content() or "")
+    assert admin_page.console_log.errors == []
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "admin-run-graph.png"
+    graph.scroll_into_view_if_needed()
+    admin_page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000

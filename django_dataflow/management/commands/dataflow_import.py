@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
 from django_dataflow.exceptions import DataflowError, PermissionDenied
+from django_dataflow.management.arguments import positive
 from django_dataflow.tenancy import TenantError
 from django_dataflow.transfer import importer
 from django_dataflow.transfer.cli import failed, is_terminal, load_user, usage
@@ -15,17 +15,6 @@ from django_dataflow.transfer.convert import parse_mapping
 from django_dataflow.transfer.errors import UsageError
 from django_dataflow.transfer.formats import FORMATS, format_of
 from django_dataflow.transfer.progress import ProgressBar
-
-
-def positive(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 class Command(BaseCommand):

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_dataflow import conf, tenancy
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, not {text}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
-    return value
+from django_dataflow.management.arguments import positive, seconds
 
 
 class Command(BaseCommand):
@@ -39,7 +25,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         """--older-than, --queue, --limit, --dry-run, --database."""
         parser.add_argument(
-            "--older-than", type=_seconds, default=600.0, metavar="SECONDS",
+            "--older-than", type=seconds, default=600.0, metavar="SECONDS",
             help="Only runs submitted at least this many seconds ago (default 600: above the longest "
             "time a message waits in the queue on a busy day).",
         )
@@ -47,7 +33,7 @@ class Command(BaseCommand):
             "--queue", default="",
             help="Queue to send to (the run rows do not record it; default DATAFLOW['CELERY_QUEUE']).",
         )
-        parser.add_argument("--limit", type=_positive, help="Send at most this many runs, oldest first.")
+        parser.add_argument("--limit", type=positive, help="Send at most this many runs, oldest first.")
         parser.add_argument("--dry-run", action="store_true", help="List the stale runs, send nothing.")
         parser.add_argument("--database", help="Database alias (default: DATAFLOW['DATABASE']).")
         parser.add_argument("--tenant", help="Only this tenant's runs (django-tenants schema name).")
