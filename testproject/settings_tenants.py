@@ -6,6 +6,7 @@ DataflowTenantRouter keeping the registry and the definitions in the public sche
 """
 
 import os
+from importlib.util import find_spec
 
 from testproject.settings import *  # noqa: F403
 from testproject.settings import DATABASES, MIDDLEWARE
@@ -19,8 +20,9 @@ SHARED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    # Schedules are PeriodicTask rows in the public schema, where beat reads them (docs/triggers.md).
-    "django_celery_beat",
+    # Schedules are PeriodicTask rows in the public schema, where beat reads them (docs/triggers.md);
+    # installed with the schedules extra, as in testproject.settings.
+    *(["django_celery_beat"] if find_spec("django_celery_beat") else []),
     "django_dataflow",
     "probe",
 ]

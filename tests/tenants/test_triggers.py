@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.db import transaction
-from django_celery_beat.models import PeriodicTask
 from django_tenants.utils import schema_context
 
 import django_dataflow
@@ -76,7 +75,10 @@ def nightly(**fields: Any) -> DefinitionSchedule:
     )
 
 
+@pytest.mark.schedules
 def test_an_all_tenants_schedule_fires_one_run_in_each_tenant(eager: None) -> None:
+    from django_celery_beat.models import PeriodicTask
+
     schedule = nightly(all_tenants=True)
     assert PeriodicTask.objects.filter(name=schedule.task_name).exists()
     public_before = schema_state("public")
@@ -91,6 +93,7 @@ def test_an_all_tenants_schedule_fires_one_run_in_each_tenant(eager: None) -> No
     assert schema_state("public") == public_before
 
 
+@pytest.mark.schedules
 def test_a_schedule_for_one_tenant_runs_only_there(eager: None) -> None:
     schedule = nightly(tenant="beta")
     others = {schema: schema_state(schema) for schema in ("public", "alpha", "gamma")}
@@ -100,6 +103,7 @@ def test_a_schedule_for_one_tenant_runs_only_there(eager: None) -> None:
     assert {schema: schema_state(schema) for schema in ("public", "alpha", "gamma")} == others
 
 
+@pytest.mark.schedules
 def test_a_schedule_fired_from_a_connection_left_in_a_tenant_still_finds_its_row(eager: None) -> None:
     """Beat's task may run on a worker connection in any schema: the schedule row is public-only."""
     schedule = nightly(tenant="beta")
@@ -110,6 +114,7 @@ def test_a_schedule_fired_from_a_connection_left_in_a_tenant_still_finds_its_row
     assert rows("alpha", "shop_product") == []
 
 
+@pytest.mark.schedules
 def test_overlap_skip_looks_for_the_unfinished_run_in_each_tenants_own_schema(eager: None) -> None:
     schedule = nightly(all_tenants=True, overlap="allow")
     first = {f["tenant"]: f["run_id"] for f in schedules.fire(schedule.pk)}
@@ -127,6 +132,7 @@ def test_overlap_skip_looks_for_the_unfinished_run_in_each_tenants_own_schema(ea
     assert len(rows("beta", "django_dataflow_workflowrun")) == 2
 
 
+@pytest.mark.schedules
 def test_a_schedule_without_tenant_fired_from_a_tenant_connection_runs_in_public(eager: None) -> None:
     create = {"id": "p", "type": "ProbeCreateNode", "params": {"label": "{{sku}}"}}
     definition = WorkflowDefinition.objects.create(name="probe", workflow={"nodes": [create]})
@@ -142,6 +148,7 @@ def test_a_schedule_without_tenant_fired_from_a_tenant_connection_runs_in_public
     assert schema_state("alpha") == alpha
 
 
+@pytest.mark.schedules
 def test_schedules_live_in_the_public_schema_only(tenants: Any) -> None:
     assert "django_dataflow_definitionschedule" in schema_tables("public")
     assert "django_celery_beat_periodictask" in schema_tables("public")

@@ -165,6 +165,7 @@ def test_every_node_type_on_a_worker_touches_and_returns_only_its_tenants_rows(
     assert {schema: schema_state(schema) for schema in others} == others
 
 
+@pytest.mark.schedules
 def test_an_all_tenants_schedule_fired_by_the_worker_runs_in_each_tenant(
     tenants: Any, worker: WorkerProcess
 ) -> None:
