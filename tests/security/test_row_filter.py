@@ -123,7 +123,8 @@ def test_bulk_update_by_filter_touches_only_the_users_rows(ada: User) -> None:
 
 
 def test_bulk_update_by_filter_moving_rows_out_is_refused(ada: User) -> None:
-    refused([("ProductBulkUpdateNode", "b", {"all": True, "fields": {"name": "bob:x"}})], ada)
+    error = refused([("ProductBulkUpdateNode", "b", {"all": True, "fields": {"name": "bob:x"}})], ada)
+    assert isinstance(error, PermissionDenied) and error.node_id == "b"
 
 
 def test_bulk_update_by_data_skips_hidden_rows_and_refuses_moving_out(
@@ -168,13 +169,13 @@ def test_bulk_upsert_cannot_insert_or_move_rows_out(ada: User) -> None:
         "u",
         {"data": [{"sku": "N-1", "name": "bob:New", "price": "1"}], "conflict_on": ["sku"]},
     )
-    refused([node], ada)
+    assert refused([node], ada).node_id == "u"
     moved = (
         "ProductBulkUpsertNode",
         "u",
         {"data": [{"sku": "L-1", "name": "bob:Lamp", "price": "1"}], "conflict_on": ["sku"]},
     )
-    refused([moved], ada)
+    assert refused([moved], ada).node_id == "u"
 
 
 def test_bulk_upsert_within_the_users_rows_runs(ada: User) -> None:
