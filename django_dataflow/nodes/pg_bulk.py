@@ -202,13 +202,12 @@ def copy_upsert(
             else:
                 inserted, changed = _keyed(connection, model, sql)
                 created, written = len(inserted), len(inserted) + len(changed)
+                writes.add(inserted, changed)  # fired by the node once the whole node succeeded
     except DatabaseError as exc:
         if sqlstate(exc) == _CARDINALITY_VIOLATION:
             _refuse_duplicates(connection, stage, conflict, size)
         raise _located(connection, exc, stage, fields, size) from exc
     drop_staging(connection, stage)
-    if writes is not None:
-        writes.add(inserted, changed)
     result = {"created": created, "updated": written - created if updates else 0}
     if not updates:
         result["unchanged"] = progress.done - created
