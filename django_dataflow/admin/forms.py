@@ -89,7 +89,7 @@ def other_tenant_refusal(form: forms.BaseForm, pinned: str) -> str | None:
     """Why a POST made on tenant `pinned`'s host is refused (it names another tenant, or all
     tenants), or None. Read from the raw data: on that host the tenant is not a field to fill."""
     tenant = form.data.get(form.add_prefix("tenant"))
-    host = f"on the host of tenant {pinned!r}, schedules and runs are {pinned!r}'s only"
+    host = f"on the host of tenant {pinned!r}, schedules and runs are that tenant's only"
     if tenant not in (None, "", pinned):
         return f"tenant {tenant!r} refused: {host} (choose other tenants on the public host)"
     if forms.CheckboxInput().value_from_datadict(form.data, form.files, form.add_prefix("all_tenants")):
@@ -129,8 +129,8 @@ class ScheduleForm(forms.ModelForm):
         # tenant's schedule, or an all-tenants one: Django would silently skip it.
         forged_pk = self.data.get(self.add_prefix(self._meta.model._meta.pk.name))
         if not refused and forged_pk and self.instance.pk is None:
-            refused = (f"schedule {forged_pk} refused: it is not one of tenant {self.pinned_tenant!r}'s "
-                       "schedules (on this host, schedules and runs are that tenant's only)")
+            refused = (f"schedule {forged_pk} refused: it is not one of the schedules of tenant "
+                       f"{self.pinned_tenant!r} (on this host, schedules and runs are that tenant's only)")
         if refused:
             raise forms.ValidationError(refused)
         return cleaned

@@ -175,7 +175,8 @@ def test_another_tenants_schedule_cannot_be_edited_or_deleted_from_a_tenant_host
                "overlap": "allow", "enabled": ""}
         edited = client.post(change_url(definition), inline([row], initial=1))
         assert edited.status_code == 200
-        assert f"schedule {victim.pk} refused: it is not one of tenant 'alpha'" in inline_errors(edited)
+        refused = f"schedule {victim.pk} refused: it is not one of the schedules of tenant 'alpha'"
+        assert refused in inline_errors(edited)
         # Marked for deletion, the unknown row is skipped: the page saves, nothing is deleted.
         deleted = client.post(change_url(definition), inline([{**row, "DELETE": "on"}], initial=1))
         assert deleted.status_code == 302
