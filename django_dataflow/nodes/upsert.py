@@ -65,6 +65,13 @@ def update_field_list(node: Any, spec: Any) -> list[models.Field] | None:
                 f"update_fields: unknown field {name!r} on {node.entry.name}; "
                 f"valid: {valid_names(node.schema().writable)}"
             )
+        if field.primary_key:
+            # Rewriting the key that identifies the row would orphan what refers to it and turn
+            # the row into another one under the triggers' and the audit's feet.
+            raise WorkflowValidationError(
+                f"update_fields: the primary key {name!r} of {node.entry.name} identifies the row "
+                "and cannot be updated by an upsert"
+            )
         fields.append(field)
     return fields
 
