@@ -303,7 +303,8 @@ class ModelTriggerRule(models.Model):
         verbose_name = "model trigger"
 
     def __str__(self) -> str:
-        return f"{self.model} {self.event} -> {self.definition_id}"
+        name = self.definition.name if self.definition_id is not None else "?"
+        return f"{self.model} {self.event} -> {name}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Refuse an invalid row (ValidationError naming the field) before writing it."""

@@ -114,6 +114,9 @@ DATAFLOW = {
     # auth.User is not ours, so it is listed here instead of decorated; its password hash must
     # never leave the database through a node.
     "MODELS": [{"model": "auth.User", "exclude_fields": ["password"]}],
+    # No periodic re-read of stored triggers: a test that counts queries must not see one at
+    # random (the tests of the refresh set the interval themselves).
+    "TRIGGER_REFRESH_SECONDS": None,
 }
 # Worker processes started by the tests send the runs they start (schedules, triggers, follow-ups)
 # to the queue the test consumes.

@@ -125,10 +125,10 @@ def maybe_refresh(using: str | None = None) -> None:
     refresh(using, wait=False)
 
 
-def forget() -> None:
-    """Drop the loaded rows' triggers; the next check point reads the table again."""
+def reset() -> None:
+    """Forget the loaded rows as if the table were empty (tests: a flush sends no signals)."""
     with _lock:
-        _state.update(loaded_at=None, fingerprint=None, definitions=frozenset())
+        _state.update(loaded_at=time.monotonic(), fingerprint=(), definitions=frozenset())
         replace_stored([])
 
 
