@@ -280,7 +280,8 @@ class ModelTriggerRule(models.Model):
     """
 
     model = models.CharField(
-        max_length=200, help_text="The watched model, 'app_label.ModelName' (registered with django_dataflow)."
+        max_length=200,
+        help_text="The watched model, 'app_label.ModelName' (registered with django_dataflow).",
     )
     event = models.CharField(max_length=8, choices=TriggerEvent.choices)
     definition = models.ForeignKey(

@@ -22,7 +22,7 @@ import django_dataflow
 from django_dataflow import LocalRuntime
 from django_dataflow.models import ModelTriggerRule, WorkflowDefinition, WorkflowRun
 from django_dataflow.triggers import stored
-from django_dataflow.triggers.model_events import ModelTrigger, bulk_writes, triggers_for
+from django_dataflow.triggers.model_events import bulk_writes, triggers_for
 from shop.models import Customer, Product, Shipment
 from tests.conftest import build, db_state
 
@@ -80,7 +80,8 @@ def receivers_of(model: Any) -> tuple[bool, bool]:
 def test_invalid_rows_are_refused_naming_the_field(fields: dict[str, Any], field: str, expected: str) -> None:
     definition = audit()
     before = db_state()
-    row = ModelTriggerRule(**{"model": "shop.Customer", "event": "created", "definition": definition, **fields})
+    row = ModelTriggerRule(**{"model": "shop.Customer", "event": "created", "definition": definition,
+                              **fields})
     with pytest.raises(ValidationError) as info:
         row.save()
     assert set(info.value.message_dict) == {field}
@@ -155,7 +156,8 @@ def test_stored_rows_are_in_the_same_registry_as_code_triggers() -> None:
     code = django_dataflow.on_commit_of(Customer, "updated", definition="audit")
     try:
         found = triggers_for(Customer, "updated")
-        assert sorted((str(t.rule), t.per_row) for t in found) == sorted([(str(saved.pk), True), ("None", False)])
+        expected = sorted([(str(saved.pk), True), ("None", False)])
+        assert sorted((str(t.rule), t.per_row) for t in found) == expected
         customer = Customer.objects.create(name="Ada", email="ada@example.com")
         customer.name = "Ada L."
         customer.save()

@@ -1,6 +1,6 @@
 """The Django admin of django-dataflow: the model registry, workflow definitions (JSON editor, run
-now, schedules, stored triggers, follow-ups, graph), run history (re-run, cancel, graph), the dashboard and the audit
-trail. See docs/admin.md."""
+now, schedules, stored triggers, follow-ups, graph), stored model-change triggers, run history
+(re-run, cancel, graph), the dashboard and the audit trail. See docs/admin.md."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from django_dataflow.admin.definitions import WorkflowDefinitionAdmin
 from django_dataflow.admin.registered import RegisteredModelAdmin
 from django_dataflow.admin.runs import WorkflowRunAdmin
 from django_dataflow.admin.triggers import ModelTriggerRuleAdmin
-from django_dataflow.models import AuditEntry, ModelTriggerRule, RegisteredModel, WorkflowDefinition, WorkflowRun
+from django_dataflow.models import (
+    AuditEntry,
+    ModelTriggerRule,
+    RegisteredModel,
+    WorkflowDefinition,
+    WorkflowRun,
+)
 
 __all__ = [
     "AuditEntryAdmin", "ModelTriggerRuleAdmin", "RegisteredModelAdmin", "WorkflowDefinitionAdmin",

@@ -56,7 +56,8 @@ def rule_problems(rule: ModelTriggerRule) -> dict[str, list[str]]:
         ]
     elif get_entry(model) is None:
         problems["model"] = [
-            f"model {model._meta.label!r} is not registered with django_dataflow; registered models: {registered}"
+            f"model {model._meta.label!r} is not registered with django_dataflow; "
+            f"registered models: {registered}"
         ]
     else:
         rule.model = model._meta.label  # stored as Django spells it: 'shop.Customer'
@@ -140,7 +141,9 @@ def _guarded(using: str) -> Iterator[None]:
         yield
 
 
-def _trigger(pk: int, label: str, event: str, definition: str, inputs: Any, per_row: bool) -> ModelTrigger | None:
+def _trigger(
+    pk: int, label: str, event: str, definition: str, inputs: Any, per_row: bool
+) -> ModelTrigger | None:
     try:
         model = apps.get_model(label)
     except (LookupError, ValueError):
@@ -196,7 +199,8 @@ def connect() -> None:
 
     connection_created.connect(_connection_created, dispatch_uid="dataflow_stored_triggers_connection")
     request_started.connect(_request_started, dispatch_uid="dataflow_stored_triggers_request")
-    post_save.connect(_rule_changed, sender=ModelTriggerRule, dispatch_uid="dataflow_stored_triggers_save")
-    post_delete.connect(_rule_changed, sender=ModelTriggerRule, dispatch_uid="dataflow_stored_triggers_delete")
+    uid = "dataflow_stored_triggers"
+    post_save.connect(_rule_changed, sender=ModelTriggerRule, dispatch_uid=f"{uid}_save")
+    post_delete.connect(_rule_changed, sender=ModelTriggerRule, dispatch_uid=f"{uid}_delete")
     # Deleting a definition deletes its rows (cascade), whose post_delete reloads.
-    post_save.connect(_definition_saved, sender=WorkflowDefinition, dispatch_uid="dataflow_stored_triggers_def")
+    post_save.connect(_definition_saved, sender=WorkflowDefinition, dispatch_uid=f"{uid}_definition")
