@@ -302,3 +302,30 @@ def test_a_missing_table_keeps_what_was_loaded(monkeypatch: Any, caplog: Any) ->
     monkeypatch.setattr(stored, "_guarded", broken)
     assert stored.refresh() == 0
     assert len(triggers_for(Customer, "created")) == 1
+
+
+# ---------------------------------------------------------------------------------- the command
+
+
+def test_the_command_lists_code_and_stored_triggers(capsys: pytest.CaptureFixture[str]) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    definition = audit()
+    saved = rule(definition, inputs={"source": "crm"}, per_row=True)
+    rule(definition, event="deleted", enabled=False)
+    code = django_dataflow.on_commit_of(Product, "updated", definition="audit")
+    try:
+        call_command("dataflow_schedules", "--triggers")
+    finally:
+        code.disconnect()
+    lines = capsys.readouterr().out.splitlines()
+    assert ["code", "shop.Product", "updated", "->", "audit", "-"] in [line.split() for line in lines]
+    assert lines[-3].split() == ["row", str(saved.pk), "shop.Customer", "created", "->", "audit", "per_row",
+                                 "enabled", 'inputs={"source":', '"crm"}']
+    assert lines[-2].split()[-3:] == ["-", "disabled", "inputs={}"]
+    code_count = len(lines) - 3  # one line per code trigger registered in this process
+    assert lines[-1] == f"{code_count} code trigger(s), 2 stored trigger(s)"
+    with pytest.raises(CommandError) as info:
+        call_command("dataflow_schedules", "--triggers", "--sync")
+    assert info.value.returncode == 2 and "--triggers" in str(info.value)

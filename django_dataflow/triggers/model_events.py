@@ -149,10 +149,11 @@ def replace_stored(triggers: Iterable[ModelTrigger]) -> None:
         new.setdefault((trigger.model, trigger.event), []).append(trigger)
     for key in set(_TRIGGERS) | set(new):
         _TRIGGERS[key] = [t for t in _TRIGGERS.get(key, ()) if t.rule is None] + new.get(key, [])
-    watched = {model for (model, _event), found in _TRIGGERS.items() if found}
+    keys = list(_TRIGGERS.items())  # a copy: on_commit_of() may add a key meanwhile
+    watched = {model for (model, _event), found in keys if found}
     for model in watched:
         _watch(model)
-    for model in {model for model, _event in _TRIGGERS} - watched:
+    for model in {model for (model, _event), _found in keys} - watched:
         _unwatch(model)
 
 

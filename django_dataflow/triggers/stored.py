@@ -117,13 +117,20 @@ def _load(using: str) -> int:
 
 
 def maybe_refresh(using: str | None = None) -> None:
-    """refresh() when nothing was loaded yet or DATAFLOW['TRIGGER_REFRESH_SECONDS'] have passed."""
-    loaded_at = _state["loaded_at"]
-    if loaded_at is not None:
-        interval = conf.trigger_refresh_seconds()
-        if interval is None or time.monotonic() - loaded_at < interval:
-            return
-    refresh(using, wait=False)
+    """refresh() when nothing was loaded yet or DATAFLOW['TRIGGER_REFRESH_SECONDS'] have passed.
+
+    Called at check points (a connection, a request, a task), which it must never break: a failure
+    (an invalid DATAFLOW setting, which the system checks report) is logged.
+    """
+    try:
+        loaded_at = _state["loaded_at"]
+        if loaded_at is not None:
+            interval = conf.trigger_refresh_seconds()
+            if interval is None or time.monotonic() - loaded_at < interval:
+                return
+        refresh(using, wait=False)
+    except Exception:
+        logger.exception("stored model-change triggers not read")
 
 
 def reset() -> None:
@@ -161,7 +168,11 @@ def _trigger(
 
 def _connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
     # The first connection of a process loads the rows (the connection is in autocommit here).
-    if connection.alias == conf.database():
+    try:
+        ours = connection.alias == conf.database()
+    except Exception:  # an invalid DATAFLOW setting: the system checks say so, connecting must work
+        return
+    if ours:
         maybe_refresh(connection.alias)
 
 
