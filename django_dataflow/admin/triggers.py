@@ -56,8 +56,8 @@ class ModelTriggerRuleAdmin(admin.ModelAdmin):
     """Every stored trigger: which model and event start which definition, enabled or not."""
 
     form = ModelTriggerRuleForm
-    list_display = ("__str__", "model", "event", "definition_link", "per_row", "enabled", "updated_at")
-    list_display_links = ("__str__",)
+    list_display = ("model", "event", "definition_link", "per_row", "enabled", "updated_at")
+    list_display_links = ("model",)
     list_editable = ("enabled",)
     list_filter = ("enabled", "event", "per_row", "model")
     list_select_related = ("definition",)
