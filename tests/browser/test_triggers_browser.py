@@ -49,4 +49,6 @@ def test_add_a_trigger_row_and_see_it_fire(admin_page: Any, live_server: Any) ->
 
     customer = Customer.objects.create(name="Ada", email="ada@example.com")
     [run] = WorkflowRun.objects.filter(definition="audit")
-    assert run.inputs == {"model": "shop.Customer", "event": "created", "pk": customer.pk, "source": "browser"}
+    assert run.inputs == {
+        "model": "shop.Customer", "event": "created", "pk": customer.pk, "source": "browser",
+    }
