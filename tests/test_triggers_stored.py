@@ -329,3 +329,21 @@ def test_the_command_lists_code_and_stored_triggers(capsys: pytest.CaptureFixtur
     with pytest.raises(CommandError) as info:
         call_command("dataflow_schedules", "--triggers", "--sync")
     assert info.value.returncode == 2 and "--triggers" in str(info.value)
+
+
+def test_a_row_for_a_model_this_application_does_not_register_is_a_warning(caplog: Any) -> None:
+    from django_dataflow.checks import check_stored_trigger_models
+
+    definition = audit()
+    rule(definition)
+    assert check_stored_trigger_models() == []
+    # Another application sharing the database saved it: written without this one's validation.
+    ModelTriggerRule.objects.bulk_create([
+        ModelTriggerRule(model="other.Invoice", event="created", definition=definition)
+    ])
+    [warning] = check_stored_trigger_models()
+    assert warning.id == "django_dataflow.W071" and "(other.Invoice created)" in warning.msg
+    with caplog.at_level("WARNING", logger="django_dataflow.triggers"):
+        assert stored.refresh() == 2
+    assert "model 'other.Invoice' is not registered here" in caplog.text
+    assert len(triggers_for(Customer, "created")) == 1  # the other row still fires
