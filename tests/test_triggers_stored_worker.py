@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.db import connections
@@ -55,9 +54,7 @@ def create_customer(email: str) -> str:
     return handle.run_id
 
 
-def test_a_worker_fires_stored_rows_and_picks_up_changes(
-    django_db_setup: Any, tmp_path: Path, settings: Any,
-) -> None:
+def test_a_worker_fires_stored_rows_and_picks_up_changes(tmp_path: Path) -> None:
     require_celery_and_redis()
     count = build([("ProductCountNode", "c", {})]).to_dict()
     audit = WorkflowDefinition.objects.create(name="audit", workflow=count)
