@@ -9,6 +9,10 @@ ratios. No target: these are information rows for docs/triggers.md.
            vs the same with a "created" trigger (COPY into a staging table, INSERT ... RETURNING,
               one run submitted and, eagerly, executed: a one-node Count workflow)
            vs Django's Product.objects.bulk_create(batch_size=1000) of instances (no trigger)
+  upsert   ProductBulkUpsertNode of N rows on sku, half of them existing (seeded untimed), no trigger
+              (COPY, one INSERT ... ON CONFLICT counting in SQL)
+           vs the same with an "updated" trigger (the statement returns every key and flag; one run
+              submitted and executed eagerly)
   save     Product.objects.create() x 200 with no trigger
            vs with an "updated" trigger on Product (the signal runs; nothing fires on create)
 
@@ -64,6 +68,13 @@ def compare(sides: dict[str, Callable[[], Any]], reset: Callable[[], Any], round
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def build_load(builder_class: Any, rows: list[dict[str, Any]]) -> Any:
+    """A one-node workflow: ProductBulkCreateNode of these rows."""
+    builder = builder_class()
+    builder.add_node("ProductBulkCreateNode", "load", {"data": rows})
+    return builder.build()
+
+
 def main() -> None:
     """Parse arguments, set up, compare, print."""
     parser = argparse.ArgumentParser(
@@ -93,9 +104,7 @@ def main() -> None:
         {"name": f"Item {i}", "sku": f"SKU-{i}", "price": Decimal("9.99"), "stock": i % 50}
         for i in range(args.rows)
     ]
-    builder = WorkflowBuilder()
-    builder.add_node("ProductBulkCreateNode", "load", {"data": rows})
-    load = builder.build()
+    load = build_load(WorkflowBuilder, rows)
 
     def reset() -> None:
         Product.objects.all()._raw_delete("default")
@@ -127,6 +136,36 @@ def main() -> None:
     print(f"bulk: {args.rows} rows, {args.rounds} rounds (median seconds; ratio = Django's time / side's)")
     for name, seconds in bulk.items():
         print(f"  {name:<28} {seconds:8.3f} s   {base / seconds:5.2f}x Django's speed")
+
+    half = build_load(WorkflowBuilder, rows[: args.rows // 2])
+    upsert_builder = WorkflowBuilder()
+    upsert_builder.add_node("ProductBulkUpsertNode", "up", {"data": rows, "conflict_on": ["sku"]})
+    upsert_load = upsert_builder.build()
+
+    def seeded() -> None:
+        reset()
+        LocalRuntime().execute(half)
+
+    watching = django_dataflow.on_commit_of(Product, "updated", definition="bench-audit")
+    watching.disconnect()
+
+    def upsert_watched() -> None:
+        from django_dataflow.triggers import model_events
+
+        model_events._TRIGGERS.setdefault((Product, "updated"), []).append(watching)
+        try:
+            LocalRuntime().execute(upsert_load)
+        finally:
+            watching.disconnect()
+
+    upsert = compare(
+        {"no trigger": lambda: LocalRuntime().execute(upsert_load), "updated trigger": upsert_watched},
+        seeded, args.rounds,
+    )
+    ratio = upsert["updated trigger"] / upsert["no trigger"]
+    print(f"upsert: {args.rows} rows, half existing (median seconds): no trigger "
+          f"{upsert['no trigger']:.3f} s, with an 'updated' trigger {upsert['updated trigger']:.3f} s "
+          f"({ratio:.2f}x the time)")
 
     def creates() -> None:
         for i in range(200):

@@ -56,6 +56,17 @@ def current_schema(using: str = "default") -> str | None:
     return None if schema == public_schema() else schema
 
 
+def request_tenant(request: Any) -> str | None:
+    """The tenant schema django-tenants routed the request to (by its Host); None on the public host
+    or without django-tenants. The API and the admin scope what a request may see and start by it."""
+    if not tenants_enabled():
+        return None
+    schema = getattr(getattr(request, "tenant", None), "schema_name", None)
+    if not schema:
+        return None
+    return None if schema == public_schema() else str(schema)
+
+
 def resolve_tenant(tenant: str | None, using: str = "default") -> str | None:
     """The tenant a run is for: the one given, else the one the connection is in.
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 import django_dataflow
 from django_dataflow import LocalRuntime, WorkflowValidationError
@@ -176,6 +179,143 @@ def test_per_row_triggers_fire_once_per_row_of_a_bulk_operation(triggers: list[M
     LocalRuntime().execute(build([("ProductBulkCreateNode", "load", {"data": rows})]))
     pks = sorted(Product.objects.values_list("pk", flat=True))
     assert sorted(r.inputs["pk"] for r in runs("audit")) == pks
+
+
+def upsert(rows: list[dict[str, Any]], **params: Any) -> dict[str, int]:
+    """Run a ProductBulkUpsertNode on sku; its result."""
+    node = ("ProductBulkUpsertNode", "up", {"data": rows, "conflict_on": ["sku"], **params})
+    return LocalRuntime().execute(build([node]))[0]["up"]
+
+
+def products(*skus: str) -> list[Product]:
+    """Products by sku, created before any trigger is registered."""
+    return [Product.objects.create(name=sku, sku=sku, price="1.00") for sku in skus]
+
+
+def pks_of(*skus: str) -> list[int]:
+    """The products' primary keys, sorted."""
+    return sorted(Product.objects.filter(sku__in=skus).values_list("pk", flat=True))
+
+
+def fired(definition: str) -> dict[str, list[Any]]:
+    """event -> sorted pks of the definition's bulk runs (each event at most once)."""
+    found: dict[str, list[Any]] = {}
+    for run in runs(definition):
+        assert run.inputs["event"] not in found, "one submission per event"
+        found[run.inputs["event"]] = sorted(run.inputs["pks"])
+    return found
+
+
+# Which statement the upsert used: one returning primary keys (a trigger watches) or counts only.
+KEYED = re.compile(r'RETURNING "id"|SELECT "id" FROM "shop_product"')
+
+
+# {}: COPY on PostgreSQL, UpsertWriter on SQLite; validate: UpsertWriter on both; batch_size=1:
+# one statement per row, the keys of all of them in one submission.
+@pytest.mark.parametrize("params", [{}, {"validate": True}, {"batch_size": 1, "validate": True}])
+def test_bulk_upsert_fires_created_with_inserted_and_updated_with_existing_pks(
+    triggers: list[ModelTrigger], params: dict[str, Any],
+) -> None:
+    audit()
+    products("S-0", "S-1")
+    for event in ("created", "updated"):
+        triggers.append(django_dataflow.on_commit_of(Product, event, definition="audit"))
+    rows = [{"name": f"P{i}", "sku": f"S-{i}", "price": "2.00"} for i in range(4)]
+    assert upsert(rows, **params) == {"created": 2, "updated": 2}
+    assert fired("audit") == {"created": pks_of("S-2", "S-3"), "updated": pks_of("S-0", "S-1")}
+    assert all(r.inputs["model"] == "shop.Product" for r in runs("audit"))
+
+
+def test_bulk_upsert_fires_only_the_watched_event(triggers: list[ModelTrigger]) -> None:
+    audit()
+    products("S-0")
+    triggers.append(django_dataflow.on_commit_of(Product, "updated", definition="audit"))
+    rows = [{"name": f"P{i}", "sku": f"S-{i}", "price": "2.00"} for i in range(3)]
+    assert upsert(rows) == {"created": 2, "updated": 1}
+    assert fired("audit") == {"updated": pks_of("S-0")}
+
+
+def test_bulk_upsert_per_row_triggers_fire_once_per_row(triggers: list[ModelTrigger]) -> None:
+    audit()
+    products("S-0")
+    for event in ("created", "updated"):
+        triggers.append(django_dataflow.on_commit_of(Product, event, definition="audit", per_row=True))
+    rows = [{"name": f"P{i}", "sku": f"S-{i}", "price": "2.00"} for i in range(3)]
+    assert upsert(rows) == {"created": 2, "updated": 1}
+    per_row = sorted((r.inputs["event"], r.inputs["pk"]) for r in runs("audit"))
+    assert per_row == sorted(
+        [("created", pk) for pk in pks_of("S-1", "S-2")] + [("updated", pk) for pk in pks_of("S-0")]
+    )
+
+
+@pytest.mark.parametrize("params", [{}, {"validate": True}])
+def test_an_insert_only_upsert_fires_created_for_the_inserted_rows_only(
+    triggers: list[ModelTrigger], params: dict[str, Any],
+) -> None:
+    audit()
+    products("S-0", "S-1")
+    for event in ("created", "updated"):
+        triggers.append(django_dataflow.on_commit_of(Product, event, definition="audit"))
+    rows = [{"name": f"P{i}", "sku": f"S-{i}", "price": "2.00"} for i in range(3)]
+    result = upsert(rows, update_fields=[], **params)
+    assert result == {"created": 1, "updated": 0, "unchanged": 2}
+    assert fired("audit") == {"created": pks_of("S-2")}
+    assert Product.objects.get(sku="S-0").price == Decimal("1.00")  # left as it was
+
+
+def test_an_upsert_without_a_watching_trigger_returns_no_keys(triggers: list[ModelTrigger]) -> None:
+    audit()
+    products("S-0")
+    # A trigger for another event: the upsert's events stay unwatched.
+    triggers.append(django_dataflow.on_commit_of(Product, "deleted", definition="audit"))
+    rows = [{"name": f"P{i}", "sku": f"S-{i}", "price": "2.00"} for i in range(3)]
+    with CaptureQueriesContext(connection) as unwatched:
+        assert upsert(rows) == {"created": 2, "updated": 1}
+    assert not [q["sql"] for q in unwatched.captured_queries if KEYED.search(q["sql"])]
+    assert runs("audit") == []
+    triggers.append(django_dataflow.on_commit_of(Product, "updated", definition="audit"))
+    with CaptureQueriesContext(connection) as watched:
+        assert upsert(rows) == {"created": 0, "updated": 3}
+    assert [q["sql"] for q in watched.captured_queries if KEYED.search(q["sql"])]  # the marker works
+    assert fired("audit") == {"updated": pks_of("S-0", "S-1", "S-2")}
+
+
+def test_a_rolled_back_upsert_fires_nothing(triggers: list[ModelTrigger]) -> None:
+    audit()
+    products("S-0", "Taken")
+    for event in ("created", "updated"):
+        triggers.append(django_dataflow.on_commit_of(Product, event, definition="audit"))
+    rows = [{"name": f"P{i}", "sku": f"S-{i}", "price": "2.00"} for i in range(3)]
+    workflow = build([
+        ("ProductBulkUpsertNode", "up", {"data": rows, "conflict_on": ["sku"]}),
+        ("ProductCreateNode", "late", {"name": "B", "sku": "Taken", "price": "1.00"}),  # fails
+    ])
+    with pytest.raises(django_dataflow.NodeExecutionError) as caught:
+        LocalRuntime().execute(workflow)
+    assert caught.value.node_id == "late"
+    assert runs("audit") == []
+    assert sorted(Product.objects.values_list("sku", "price")) == [
+        ("S-0", Decimal("1.00")), ("Taken", Decimal("1.00"))
+    ]
+
+
+@pytest.mark.parametrize("params", [{}, {"validate": True}])
+def test_an_upsert_run_does_not_retrigger_its_definition_on_the_rows_that_started_it(
+    triggers: list[ModelTrigger], params: dict[str, Any],
+) -> None:
+    again = [{"name": n, "sku": n, "price": "7.00"} for n in ("S-0", "S-1")]
+    define("restock", [("ProductBulkUpsertNode", "up", {"data": again, "conflict_on": ["sku"], **params})])
+    audit()
+    products("S-0", "S-1")
+    triggers.append(django_dataflow.on_commit_of(Product, "updated", definition="restock"))
+    triggers.append(django_dataflow.on_commit_of(Product, "updated", definition="audit"))
+    rows = [{"name": n, "sku": n, "price": "2.00"} for n in ("S-0", "S-1")]
+    assert upsert(rows) == {"created": 0, "updated": 2}
+    [restock] = runs("restock")  # its own update of S-0 and S-1 did not start it again
+    assert restock.status == "succeeded" and sorted(restock.inputs["pks"]) == pks_of("S-0", "S-1")
+    assert set(Product.objects.values_list("price", flat=True)) == {Decimal("7.00")}
+    # The guard is per definition: "audit" saw both upserts, the test's and the run's.
+    assert [sorted(r.inputs["pks"]) for r in runs("audit")] == [pks_of("S-0", "S-1")] * 2
 
 
 def test_a_failed_workflow_fires_nothing(triggers: list[ModelTrigger]) -> None:

@@ -29,7 +29,7 @@ from django_dataflow import CeleryRuntime, NodeExecutionError
 from django_dataflow.models import DefinitionSchedule, WorkflowDefinition, WorkflowRun
 from django_dataflow.triggers.model_events import ModelTrigger
 from shop import triggers as shop_triggers
-from shop.models import Customer, Product
+from shop.models import Customer, Product, StockLevel
 from tests.celery_support import (
     ROOT,
     WorkerProcess,
@@ -147,6 +147,40 @@ def test_a_bulk_node_in_a_worker_fires_once_with_every_pk(worker: WorkerProcess)
     assert audit.status == "succeeded"
     assert sorted(audit.inputs["pks"]) == sorted(Product.objects.values_list("pk", flat=True))
     assert (str(audit.parent_run_id), audit.chain_depth) == (handle.run_id, 1)
+
+
+def test_concurrent_upserts_split_their_keys_exactly(worker: WorkerProcess) -> None:
+    """8 overlapping upserts at once (the worker runs 2 at a time): every stock row is in exactly one
+    run's "created" keys, and each upsert's created and updated keys are exactly its own rows."""
+    define("stock-audit", [("StockCountNode", "count", {})])
+    products = [Product.objects.create(name=f"P{i}", sku=f"SK-{i}", price="1") for i in range(2)]
+    keys = [(p.pk, f"w{w:03d}") for p in products for w in range(500)]
+    chosen = [keys[index * 100: index * 100 + 300] for index in range(8)]
+    handles = []
+    for index, mine in enumerate(chosen):
+        data = [{"product_id": p, "warehouse": w, "quantity": index} for p, w in mine[:: 1 - 2 * (index % 2)]]
+        handles.append(CeleryRuntime().submit(build([(
+            "StockBulkUpsertNode", "upsert",
+            {"data": data, "conflict_on": ["product", "warehouse"], "update_fields": ["quantity"]},
+        )])))
+    results = {h.run_id: h.wait(timeout=120)["upsert"] for h in handles}
+    expected = sum(bool(r["created"]) + bool(r["updated"]) for r in results.values())
+    audits = finished_runs("stock-audit", expected, timeout=120)
+    assert len(audits) == expected
+    split: dict[tuple[str, str], list[int]] = {}
+    for audit in audits:
+        key = (str(audit.parent_run_id), audit.inputs["event"])
+        assert key not in split  # one submission per upsert and event
+        split[key] = audit.inputs["pks"]
+    ids = {(p, w): pk for p, w, pk in StockLevel.objects.values_list("product_id", "warehouse", "pk")}
+    created = [pk for (_run, event), pks in split.items() if event == "created" for pk in pks]
+    assert sorted(created) == sorted(ids.values())  # each row created exactly once overall
+    for handle, mine in zip(handles, chosen, strict=True):
+        made = split.get((handle.run_id, "created"), [])
+        changed = split.get((handle.run_id, "updated"), [])
+        result = results[handle.run_id]
+        assert (len(made), len(changed)) == (result["created"], result["updated"])
+        assert sorted(made + changed) == sorted(ids[k] for k in mine)
 
 
 @pytest.mark.usefixtures("worker")

@@ -213,6 +213,16 @@ class TestUpdateFields:
         assert "'colour'" in message
         assert "price" in message
 
+    def test_primary_key_is_refused_in_update_fields(self, existing: list[Product]) -> None:
+        message = build_error({"data": [], "conflict_on": ["sku"], "update_fields": ["id"]})
+        assert "update_fields" in message
+        assert "primary key 'id'" in message
+        before = list(Product.objects.values_list("id", "sku").order_by("id"))
+        with pytest.raises(WorkflowValidationError):
+            upsert({"data": [{"sku": "E-1", "id": 999, "name": "x", "price": "1"}],
+                    "conflict_on": ["sku"], "update_fields": ["id"]})
+        assert list(Product.objects.values_list("id", "sku").order_by("id")) == before
+
     def test_update_fields_must_be_a_list(self) -> None:
         message = build_error({"data": [], "conflict_on": ["sku"], "update_fields": "price"})
         assert "'update_fields' must be a list" in message

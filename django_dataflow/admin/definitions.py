@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from django_dataflow.admin import guards
+from django_dataflow.admin import guards, tenant_scope
 from django_dataflow.admin.display import pretty_json, table
 from django_dataflow.admin.forms import INPUT_PREFIX, RunForm, ScheduleForm, WorkflowDefinitionForm
 from django_dataflow.admin.triggers import ModelTriggerRuleInline
@@ -24,8 +24,9 @@ from django_dataflow.models import DefinitionSchedule, RunStatus, WorkflowDefini
 from django_dataflow.triggers.schedules import beat_installed
 
 
-class DefinitionScheduleInline(admin.TabularInline):
-    """The definition's schedules; saving one writes its django-celery-beat PeriodicTask."""
+class DefinitionScheduleInline(tenant_scope.HostTenantScheduleInlineMixin, admin.TabularInline):
+    """The definition's schedules; saving one writes its django-celery-beat PeriodicTask. On a
+    tenant's host, that tenant's schedules only (tenant_scope.py)."""
 
     model = DefinitionSchedule
     form = ScheduleForm
@@ -35,8 +36,9 @@ class DefinitionScheduleInline(admin.TabularInline):
     readonly_fields = ["last_fired_at", "skipped_fires"]
 
 
-class WorkflowDefinitionAdmin(admin.ModelAdmin):
-    """Named workflows: edited as JSON, validated on save, run from the admin."""
+class WorkflowDefinitionAdmin(tenant_scope.HostTenantDefinitionMixin, admin.ModelAdmin):
+    """Named workflows: edited as JSON, validated on save, run from the admin. On a tenant's host,
+    read-only, run in that tenant, with that tenant's schedules (tenant_scope.py)."""
 
     form = WorkflowDefinitionForm
     list_display = ("name", "enabled", "version", "node_count", "input_list", "updated_at", "last_run")
@@ -142,7 +144,8 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
         if refused:
             self.message_user(request, refused, messages.ERROR)
             return HttpResponseRedirect(change_url)
-        form = RunForm(workflow, request.POST if request.method == "POST" else None)
+        form = RunForm(workflow, request.POST if request.method == "POST" else None,
+                       pinned_tenant=tenant_scope.host_tenant(request))
         if request.method == "POST" and form.is_valid():
             run_id = self._submit(request, definition, form)
             if run_id is not None:

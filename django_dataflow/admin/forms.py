@@ -85,9 +85,24 @@ class WorkflowDefinitionForm(forms.ModelForm):
         super()._post_clean()
 
 
+def other_tenant_refusal(form: forms.BaseForm, pinned: str) -> str | None:
+    """Why a POST made on tenant `pinned`'s host is refused (it names another tenant, or all
+    tenants), or None. Read from the raw data: on that host the tenant is not a field to fill."""
+    tenant = form.data.get(form.add_prefix("tenant"))
+    host = f"on the host of tenant {pinned!r}, schedules and runs are that tenant's only"
+    if tenant not in (None, "", pinned):
+        return f"tenant {tenant!r} refused: {host} (choose other tenants on the public host)"
+    if forms.CheckboxInput().value_from_datadict(form.data, form.files, form.add_prefix("all_tenants")):
+        return f"all_tenants refused: {host} (choose other tenants on the public host)"
+    return None
+
+
 class ScheduleForm(forms.ModelForm):
     """A schedule row in the definition's inline; DefinitionSchedule.clean() validates it (crontab
     parsed by Celery, exactly one of crontab and interval, tenant or all tenants)."""
+
+    #: The tenant of the host the page is on (admin/tenant_scope.py): rows are saved for it only.
+    pinned_tenant: str | None = None
 
     inputs = PrettyJSONField(
         required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 40, "spellcheck": "false"}),
@@ -97,6 +112,28 @@ class ScheduleForm(forms.ModelForm):
     class Meta:
         model = DefinitionSchedule
         fields = ["crontab", "interval_seconds", "inputs", "tenant", "all_tenants", "overlap", "enabled"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.pinned_tenant is not None:
+            # Shown read-only and saved as the host's tenant, whatever the POST says (clean refuses it).
+            self.instance.tenant, self.instance.all_tenants = self.pinned_tenant, False
+
+    def clean(self) -> dict[str, Any]:
+        """On a tenant's host, a row naming another tenant or all tenants is refused."""
+        cleaned = super().clean()
+        if self.pinned_tenant is None:
+            return cleaned
+        refused = other_tenant_refusal(self, self.pinned_tenant)
+        # A row id outside the host's rows (the formset found no instance for it) is another
+        # tenant's schedule, or an all-tenants one: Django would silently skip it.
+        forged_pk = self.data.get(self.add_prefix(self._meta.model._meta.pk.name))
+        if not refused and forged_pk and self.instance.pk is None:
+            refused = (f"schedule {forged_pk} refused: it is not one of the schedules of tenant "
+                       f"{self.pinned_tenant!r} (on this host, schedules and runs are that tenant's only)")
+        if refused:
+            raise forms.ValidationError(refused)
+        return cleaned
 
     def clean_inputs(self) -> Any:
         """Empty means no inputs; anything else must be a JSON object."""
@@ -116,9 +153,12 @@ class RunForm(forms.Form):
     IntegerField); an input used whole as a bulk node's rows is a JSON list instead.
     """
 
-    def __init__(self, workflow: Workflow, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, workflow: Workflow, *args: Any, pinned_tenant: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.workflow = workflow
+        self.pinned_tenant = pinned_tenant
         for name in sorted(workflow.input_names):
             if name in workflow.row_inputs:
                 field: forms.Field = forms.JSONField(
@@ -129,18 +169,27 @@ class RunForm(forms.Form):
                 # Not required: an empty box is the empty string, a value like any other.
                 field = forms.CharField(label=name, required=False, strip=False)
             self.fields[INPUT_PREFIX + name] = field
-        if tenancy.tenants_enabled():
+        if pinned_tenant is not None:
+            # On a tenant's host (admin/tenant_scope.py) the run is that tenant's: shown, not chosen.
+            self.fields["tenant"] = forms.CharField(
+                required=False, disabled=True, initial=pinned_tenant,
+                help_text="The tenant of this host: runs started here run in it.",
+            )
+        elif tenancy.tenants_enabled():
             self.fields["tenant"] = forms.CharField(
                 required=False, help_text="Schema name of the tenant to run in; empty: no tenant."
             )
 
     def clean(self) -> dict[str, Any]:
-        """Row inputs must be lists, as the bulk nodes read them."""
+        """Row inputs must be lists, as the bulk nodes read them; a tenant's host runs in it only."""
         cleaned = super().clean()
         for name in self.workflow.row_inputs:
             value = cleaned.get(INPUT_PREFIX + name)
             if value is not None and not isinstance(value, list):
                 self.add_error(INPUT_PREFIX + name, "Enter a JSON list of rows.")
+        refused = self.pinned_tenant and other_tenant_refusal(self, self.pinned_tenant)
+        if refused:
+            self.add_error("tenant", refused)
         return cleaned
 
     def inputs(self) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Who is calling: a bearer token (Authorization: Bearer <token>) or a Django session with CSRF,
-and the tenant django-tenants routed the request to."""
+"""Who is calling: a bearer token (Authorization: Bearer <token>) or a Django session with CSRF.
+The tenant django-tenants routed the request to is tenancy.request_tenant()."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from django.middleware.csrf import CsrfViewMiddleware
 
 from django_dataflow import conf
 from django_dataflow.api.errors import ApiError
-from django_dataflow.tenancy import tenants_enabled
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="dataflow"'}
 
@@ -57,17 +56,3 @@ def authenticate(request: HttpRequest) -> Any:
         if reason:
             raise ApiError(403, "CsrfFailed", f"CSRF check failed: {reason}")
     return user
-
-
-def request_tenant(request: HttpRequest) -> str | None:
-    """The tenant schema django-tenants routed the request to; None in the public schema or
-    without django-tenants."""
-    if not tenants_enabled():
-        return None
-    tenant = getattr(request, "tenant", None)
-    schema = getattr(tenant, "schema_name", None)
-    if not schema:
-        return None
-    from django_tenants.utils import get_public_schema_name
-
-    return None if schema == get_public_schema_name() else str(schema)

@@ -11,7 +11,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from django_dataflow import conf
 from django_dataflow.api import openapi
-from django_dataflow.api.auth import request_tenant
 from django_dataflow.api.body import object_field, read_json
 from django_dataflow.api.catalog import catalog
 from django_dataflow.api.endpoint import endpoint
@@ -21,6 +20,7 @@ from django_dataflow.exceptions import DataflowError, WorkflowValidationError
 from django_dataflow.models import RunStatus, WorkflowRun
 from django_dataflow.runtime.celery import CeleryRuntime
 from django_dataflow.runtime.handle import RunHandle
+from django_dataflow.tenancy import request_tenant
 
 #: The custom permission POST runs/ (an ad-hoc workflow body) needs.
 ADHOC_PERMISSION = "django_dataflow.run_adhoc_workflow"

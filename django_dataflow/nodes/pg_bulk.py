@@ -2,7 +2,8 @@
 then written by one statement; a refused row is named by its index in the input, chunk and field.
 
 BulkCreate: COPY straight into the table. BulkUpsert: COPY into a staging table, then one
-INSERT ... SELECT ... ON CONFLICT DO UPDATE whose RETURNING (xmax = 0) counts created rows exactly.
+INSERT ... SELECT ... ON CONFLICT DO UPDATE whose RETURNING (xmax = 0) counts created rows exactly
+(and, when a trigger watches the model, returns each written key with that flag).
 BulkUpdate with data: COPY into a staging table, then one UPDATE ... FROM. BulkDelete with ids:
 one DELETE ... WHERE pk = ANY(%s) when Django's collector would not cascade or send signals.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, connections, models, transaction
 from django.db.models.deletion import Collector
@@ -36,6 +37,9 @@ from django_dataflow.nodes.pg_copy import (
 )
 from django_dataflow.nodes.rows import data_size, iterate_data
 from django_dataflow.runtime.context import RunContext
+
+if TYPE_CHECKING:
+    from django_dataflow.triggers.model_events import UpsertWrites
 
 _END = object()
 _CARDINALITY_VIOLATION = "21000"  # ON CONFLICT DO UPDATE met one key twice in the statement
@@ -159,11 +163,14 @@ def copy_upsert(
     *,
     conflict: list[models.Field],
     updates_for: Callable[[Mapping[str, Any]], list[models.Field]],
+    writes: UpsertWrites | None = None,
 ) -> dict[str, int]:
     """COPY into a staging table, then one INSERT ... ON CONFLICT; exact created/updated counts.
 
     updates_for(first row's values by attname) gives the fields existing rows get; none means
     insert-only (DO NOTHING), and auto_now fields are added to a non-empty list, as in UpsertWriter.
+    With writes (a trigger watches the model) the statement returns every written key, split into
+    writes by (xmax = 0); without, it returns two counts only.
     """
     connection = connections[ctx.using]
     model = node.model
@@ -189,7 +196,13 @@ def copy_upsert(
         _refuse_duplicates(connection, stage, conflict, size)
     try:
         with transaction.atomic(using=ctx.using):
-            created, written = _upsert_statement(connection, model, stage, fields, conflict, updates)
+            sql = _upsert_sql(connection, model, stage, fields, conflict, updates)
+            if writes is None:
+                created, written = _counted(connection, sql)
+            else:
+                inserted, changed = _keyed(connection, model, sql)
+                created, written = len(inserted), len(inserted) + len(changed)
+                writes.add(inserted, changed)  # fired by the node once the whole node succeeded
     except DatabaseError as exc:
         if sqlstate(exc) == _CARDINALITY_VIOLATION:
             _refuse_duplicates(connection, stage, conflict, size)
@@ -209,10 +222,11 @@ def _attnames(node: type[ModelNode], row: Any) -> dict[str, Any]:
     return {f.attname: row[key] for key, f in fields.items() if f is not None}
 
 
-def _upsert_statement(
+def _upsert_sql(
     connection: Any, model: type[models.Model], stage: str, fields: list[models.Field],
     conflict: list[models.Field], updates: list[models.Field],
-) -> tuple[int, int]:
+) -> str:
+    """INSERT ... SELECT ... ON CONFLICT from the staging table, without its RETURNING clause."""
     columns = ", ".join(quote(connection, f.column) for f in fields)
     keys = ", ".join(quote(connection, f.column) for f in conflict)
     if updates:
@@ -222,16 +236,30 @@ def _upsert_statement(
         action = "DO NOTHING"
     # ORDER BY the key: concurrent upserts of overlapping keys lock rows in one order, so they
     # wait for each other instead of deadlocking.
-    sql = (
-        f"WITH written AS (INSERT INTO {quote(connection, model._meta.db_table)} ({columns}) "
-        f"SELECT {columns} FROM {stage} ORDER BY {keys} ON CONFLICT ({keys}) {action} "
-        "RETURNING (xmax = 0) AS inserted) "
-        "SELECT count(*) FILTER (WHERE inserted), count(*) FROM written"
+    return (
+        f"INSERT INTO {quote(connection, model._meta.db_table)} ({columns}) "
+        f"SELECT {columns} FROM {stage} ORDER BY {keys} ON CONFLICT ({keys}) {action}"
     )
+
+
+def _counted(connection: Any, sql: str) -> tuple[int, int]:
+    """Run the upsert; (rows inserted, rows written), counted in the database: no key leaves it."""
+    # xmax = 0 marks a row version this statement inserted; an updated row carries its lock there.
     with connection.cursor() as cursor:
-        cursor.execute(sql)
+        cursor.execute(
+            f"WITH written AS ({sql} RETURNING (xmax = 0) AS inserted) "
+            "SELECT count(*) FILTER (WHERE inserted), count(*) FROM written"
+        )
         created, written = cursor.fetchone()
     return int(created), int(written)
+
+
+def _keyed(connection: Any, model: type[models.Model], sql: str) -> tuple[list[Any], list[Any]]:
+    """Run the upsert; (inserted primary keys, updated primary keys), for the triggers."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {quote(connection, model._meta.pk.column)}, (xmax = 0)")
+        rows = cursor.fetchall()
+    return [pk for pk, inserted in rows if inserted], [pk for pk, inserted in rows if not inserted]
 
 
 def _refuse_duplicates(connection: Any, stage: str, keys: list[models.Field], size: int) -> None:

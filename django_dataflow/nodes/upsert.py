@@ -14,6 +14,7 @@ from django_dataflow.nodes.params import flag
 from django_dataflow.nodes.pg_bulk import copy_unavailable, copy_upsert
 from django_dataflow.nodes.rows import check_deferred_constraints, data_size, instance_chunks
 from django_dataflow.runtime.context import RunContext
+from django_dataflow.triggers.model_events import UpsertWrites, upsert_writes
 from django_dataflow.workflow.templating import is_template
 
 
@@ -64,6 +65,13 @@ def update_field_list(node: Any, spec: Any) -> list[models.Field] | None:
                 f"update_fields: unknown field {name!r} on {node.entry.name}; "
                 f"valid: {valid_names(node.schema().writable)}"
             )
+        if field.primary_key:
+            # Rewriting the key that identifies the row would orphan what refers to it and turn
+            # the row into another one under the triggers' and the audit's feet.
+            raise WorkflowValidationError(
+                f"update_fields: the primary key {name!r} of {node.entry.name} identifies the row "
+                "and cannot be updated by an upsert"
+            )
         fields.append(field)
     return fields
 
@@ -74,6 +82,9 @@ class UpsertWriter:
     On PostgreSQL `RETURNING (xmax = 0)` tells inserted from updated rows of this very statement,
     so counts stay exact under concurrent writers. SQLite has one writer at a time, so counting the
     existing keys just before the statement, inside the same transaction, is exact there.
+    With writes (a trigger watches the model) each statement's keys are split the same way:
+    `RETURNING pk, (xmax = 0)` on PostgreSQL; on SQLite the primary keys of the batch's conflict
+    keys read before the statement (updated) and after it (the others were inserted).
     """
 
     def __init__(
@@ -82,8 +93,10 @@ class UpsertWriter:
         using: str,
         conflict: Sequence[models.Field],
         updates: Sequence[models.Field],
+        writes: UpsertWrites | None = None,
     ) -> None:
         self.model = model
+        self.writes = writes
         self.connection = connections[using]
         vendor = self.connection.vendor
         if vendor not in ("postgresql", "sqlite"):
@@ -131,24 +144,49 @@ class UpsertWriter:
         )
         params = [value for row in rows for value in row]
         with self.connection.cursor() as cursor:
+            if self.writes is not None:
+                inserted, changed = self._keyed(cursor, sql, params, fields, rows)
+                self.writes.add(inserted, changed)
+                return len(inserted)
             if self.postgres:
                 cursor.execute(sql + " RETURNING (xmax = 0)", params)
                 return sum(1 for (inserted,) in cursor.fetchall() if inserted)
-            existing = self._count_existing(cursor, fields, rows)
+            existing = self._existing(cursor, "COUNT(*)", fields, rows)
             cursor.execute(sql, params)
-            return len(rows) - existing
+            return len(rows) - int(existing[0][0])
 
-    def _count_existing(self, cursor: Any, fields: list[models.Field], rows: list[list[Any]]) -> int:
+    def _keyed(
+        self, cursor: Any, sql: str, params: list[Any], fields: list[models.Field], rows: list[list[Any]]
+    ) -> tuple[list[Any], list[Any]]:
+        """Run the statement; (inserted primary keys, updated primary keys)."""
+        pk = self.connection.ops.quote_name(self.model._meta.pk.column)
+        if self.postgres:
+            cursor.execute(f"{sql} RETURNING {pk}, (xmax = 0)", params)
+            written = cursor.fetchall()
+            return [k for k, new in written if new], [k for k, new in written if not new]
+        before = {k for (k,) in self._existing(cursor, pk, fields, rows)}
+        cursor.execute(sql, params)
+        after = [k for (k,) in self._existing(cursor, pk, fields, rows)]
+        # The raw column value (a UUID is hex text on SQLite) becomes the key the ORM would give.
+        python = self.model._meta.pk.to_python
+        # DO NOTHING leaves the existing rows as they were: only the inserted ones count.
+        changed = [python(k) for k in after if k in before] if self.updates else []
+        return [python(k) for k in after if k not in before], changed
+
+    def _existing(
+        self, cursor: Any, select: str, fields: list[models.Field], rows: list[list[Any]]
+    ) -> list[tuple[Any, ...]]:
+        """SELECT `select` over the table's rows holding one of these rows' conflict keys."""
         qn = self.connection.ops.quote_name
         positions = [fields.index(f) for f in self.conflict]
         keys = ", ".join(qn(f.column) for f in self.conflict)
         row_sql = "(" + ", ".join(["%s"] * len(positions)) + ")"
         cursor.execute(
-            f"SELECT COUNT(*) FROM {qn(self.model._meta.db_table)} WHERE ({keys}) IN "
+            f"SELECT {select} FROM {qn(self.model._meta.db_table)} WHERE ({keys}) IN "
             f"(VALUES {', '.join([row_sql] * len(rows))})",
             [row[p] for row in rows for p in positions],
         )
-        return int(cursor.fetchone()[0])
+        return list(cursor.fetchall())
 
 
 class BulkUpsertMixin:
@@ -190,10 +228,15 @@ class BulkUpsertMixin:
         def updates_for(first: dict[str, Any]) -> list[models.Field]:
             return explicit if explicit is not None else _default_updates(cls, first, conflict)
 
+        writes = upsert_writes(cls.model)  # None: no trigger watches, no key leaves the database
         # A row filter checks the conflict keys row by row, which the one-statement path cannot.
         if not scope.is_limited(cls) and copy_unavailable(cls, ctx.using, validate=validate) is None:
-            result = copy_upsert(cls, params["data"], size, ctx, conflict=conflict, updates_for=updates_for)
+            result = copy_upsert(
+                cls, params["data"], size, ctx, conflict=conflict, updates_for=updates_for, writes=writes
+            )
             check_deferred_constraints(cls, ctx.using)
+            if writes is not None:
+                writes.fire(ctx.using)
             return result
         total = data_size(params["data"])
         writer: UpsertWriter | None = None
@@ -201,7 +244,7 @@ class BulkUpsertMixin:
         seen: dict[Any, int] = {}
         for start, built in instance_chunks(cls, params["data"], size, validate=validate):
             if writer is None:
-                writer = UpsertWriter(cls.model, ctx.using, conflict, updates_for(built[0][0]))
+                writer = UpsertWriter(cls.model, ctx.using, conflict, updates_for(built[0][0]), writes)
             _check_rows(built, start, conflict, writer.updates, seen)
             keys = [values for values, _obj in built]
             scope.check_conflicts(cls, ctx, conflict, keys)
@@ -212,6 +255,8 @@ class BulkUpsertMixin:
             done += len(built)
             ctx.report(done, total)
         check_deferred_constraints(cls, ctx.using)
+        if writes is not None:
+            writes.fire(ctx.using)
         result = {"created": created, "updated": updated}
         if writer is not None and not writer.updates:
             result["unchanged"] = done - created

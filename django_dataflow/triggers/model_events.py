@@ -2,8 +2,9 @@
 
 Row events come from Django's post_save / post_delete signals; the run is submitted (CeleryRuntime)
 only when the transaction that changed the row commits, so a rolled-back change starts nothing.
-Bulk nodes report their writes through bulk_writes(): one submission per bulk operation, carrying
-every primary key, instead of one per row. docs/triggers.md lists which write paths fire.
+Bulk nodes report their writes through bulk_writes() (BulkUpsert: upsert_writes(), split by
+event): one submission per bulk operation and event, carrying every primary key, instead of one
+per row. docs/triggers.md lists which write paths fire.
 """
 
 from __future__ import annotations
@@ -250,3 +251,29 @@ def bulk_writes(model: type[models.Model], event: str) -> BulkWrites | None:
     """A collector for one bulk operation's writes, or None when no trigger watches them."""
     found = _TRIGGERS.get((model, event))
     return BulkWrites(model, event, list(found)) if found else None
+
+
+class UpsertWrites:
+    """One upsert's two collectors: the keys it inserted ("created") and the ones it updated."""
+
+    def __init__(self, model: type[models.Model]) -> None:
+        # An event nobody watches gets a collector with no triggers: its fire() submits nothing.
+        self.created = bulk_writes(model, "created") or BulkWrites(model, "created", [])
+        self.updated = bulk_writes(model, "updated") or BulkWrites(model, "updated", [])
+
+    def add(self, created: Iterable[Any], updated: Iterable[Any]) -> None:
+        """Record the inserted and the updated primary keys of one statement."""
+        self.created.add(created)
+        self.updated.add(updated)
+
+    def fire(self, using: str) -> None:
+        """One submission per event's trigger (per_row triggers: one per row)."""
+        self.created.fire(using)
+        self.updated.fire(using)
+
+
+def upsert_writes(model: type[models.Model]) -> UpsertWrites | None:
+    """Collectors for an upsert's created and updated keys, or None when no trigger watches either."""
+    if not (_TRIGGERS.get((model, "created")) or _TRIGGERS.get((model, "updated"))):
+        return None
+    return UpsertWrites(model)

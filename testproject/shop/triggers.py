@@ -9,11 +9,12 @@ from __future__ import annotations
 import django_dataflow
 from django_dataflow.triggers.model_events import ModelTrigger
 
-from .models import Customer, Product
+from .models import Customer, Product, StockLevel
 
 
 def register() -> list[ModelTrigger]:
-    """Welcome new customers (and, loop guard permitting, changed ones); audit created products."""
+    """Welcome new customers (and, loop guard permitting, changed ones); audit created products and
+    created or updated stock levels (BulkUpsert's split of its keys)."""
     return [
         django_dataflow.on_commit_of(
             Customer, "created", definition="welcome", inputs=lambda customer: {"email": customer.email}
@@ -21,4 +22,6 @@ def register() -> list[ModelTrigger]:
         # "welcome" itself updates the customer: the loop guard keeps this from firing it again.
         django_dataflow.on_commit_of(Customer, "updated", definition="welcome"),
         django_dataflow.on_commit_of(Product, "created", definition="audit"),
+        django_dataflow.on_commit_of(StockLevel, "created", definition="stock-audit"),
+        django_dataflow.on_commit_of(StockLevel, "updated", definition="stock-audit"),
     ]

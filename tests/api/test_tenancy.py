@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import RequestFactory
 
-from django_dataflow.api import auth
+from django_dataflow import tenancy
 
 
 def request_for(schema: str | None) -> Any:
@@ -20,7 +20,7 @@ def request_for(schema: str | None) -> Any:
 
 
 def test_without_django_tenants_the_tenant_is_none() -> None:
-    assert auth.request_tenant(request_for("acme")) is None
+    assert tenancy.request_tenant(request_for("acme")) is None
 
 
 @pytest.mark.parametrize(("schema", "expected"), [("acme", "acme"), ("public", None), (None, None)])
@@ -31,5 +31,5 @@ def test_with_django_tenants_the_routed_schema_is_the_tenant(
     utils.get_public_schema_name = lambda: "public"  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "django_tenants", types.ModuleType("django_tenants"))
     monkeypatch.setitem(sys.modules, "django_tenants.utils", utils)
-    monkeypatch.setattr(auth, "tenants_enabled", lambda: True)
-    assert auth.request_tenant(request_for(schema)) == expected
+    monkeypatch.setattr(tenancy, "tenants_enabled", lambda: True)
+    assert tenancy.request_tenant(request_for(schema)) == expected

@@ -188,6 +188,31 @@ def test_bulk_upsert_within_the_users_rows_runs(ada: User) -> None:
     assert Product.objects.get(sku="L-1").name == "ada:Lamp 2"
 
 
+def test_bulk_upsert_within_the_users_rows_fires_its_triggers(
+    ada: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    # The row filter sends the upsert through UpsertWriter, whose keyed statement must keep the checks.
+    import django_dataflow
+
+    made = [django_dataflow.on_commit_of(Product, e, definition="audit") for e in ("created", "updated")]
+    data = [
+        {"sku": "L-1", "name": "ada:Lamp 2", "price": "2"},
+        {"sku": "N-1", "name": "ada:New", "price": "3"},
+    ]
+    try:
+        with django_capture_on_commit_callbacks() as callbacks:
+            results = execute([("ProductBulkUpsertNode", "u", {"data": data, "conflict_on": ["sku"]})], ada)
+            hidden = [{"sku": "D-1", "name": "ada:Desk", "price": "1"}]  # bob's desk
+            refused([("ProductBulkUpsertNode", "u", {"data": hidden, "conflict_on": ["sku"]})], ada)
+    finally:
+        for trigger in made:
+            trigger.disconnect()
+    assert results["u"] == {"created": 1, "updated": 1}
+    submitted = {cb.args[0]["event"]: cb.args[0]["pks"] for cb in callbacks}  # partial(_submit, inputs, ...)
+    lamp, new = (Product.objects.get(sku=s).pk for s in ("L-1", "N-1"))
+    assert submitted == {"created": [new], "updated": [lamp]}  # the refused upsert added nothing
+
+
 def test_composite_conflict_keys_are_checked(ada: User, seeded: dict[str, Any], row_filters: Any) -> None:
     from shop.models import StockLevel
 
