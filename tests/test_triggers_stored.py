@@ -180,6 +180,19 @@ def test_bulk_nodes_fire_once_per_operation_and_per_row_rows_once_per_row() -> N
     assert sorted(r.inputs["pk"] for r in runs() if "pk" in r.inputs) == pks
 
 
+def test_bulk_upsert_fires_stored_rows_split_by_event() -> None:
+    definition = audit()
+    Product.objects.create(name="Old", sku="S-0", price="1.00")
+    rule(definition, model="shop.Product", event="created", inputs={"side": "new"})
+    rule(definition, model="shop.Product", event="updated", inputs={"side": "old"})
+    rows = [{"name": f"P{i}", "sku": f"S-{i}", "price": "2.00"} for i in range(3)]
+    node = ("ProductBulkUpsertNode", "up", {"data": rows, "conflict_on": ["sku"]})
+    LocalRuntime().execute(build([node]))
+    pks = dict(Product.objects.values_list("sku", "pk"))
+    fired = sorted((r.inputs["event"], r.inputs["side"], sorted(r.inputs["pks"])) for r in runs())
+    assert fired == [("created", "new", sorted([pks["S-1"], pks["S-2"]])), ("updated", "old", [pks["S-0"]])]
+
+
 def test_the_loop_guard_applies_to_stored_rows() -> None:
     welcome = define("welcome", [("CustomerUpdateNode", "mark", {"id": "{{pk}}", "fields": {"tier": "w"}})])
     rule(welcome, event="created")

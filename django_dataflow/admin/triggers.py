@@ -1,6 +1,10 @@
 """Admin of the stored model-change triggers (ModelTriggerRule): their own list, and an inline on
 each workflow definition's page. Rows go through ModelTriggerRule.clean() and save(); a saved row
-fires in this process from its commit on, in the others within DATAFLOW['TRIGGER_REFRESH_SECONDS']."""
+fires in this process from its commit on, in the others within DATAFLOW['TRIGGER_REFRESH_SECONDS'].
+
+A row watches a model in every tenant, so on a tenant's host (django-tenants) the rows are shown,
+never added, changed or deleted, and the definition page hides the inline (it is not tenant-scoped:
+tenant_scope.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.urls import reverse
+from django.http import HttpRequest
 from django.utils.html import format_html
 
 from django_dataflow.admin.forms import PrettyJSONField, ScheduleForm
+from django_dataflow.admin.tenant_scope import host_tenant
 from django_dataflow.models import ModelTriggerRule
 from django_dataflow.registry import registry
 
@@ -68,6 +74,18 @@ class ModelTriggerRuleAdmin(admin.ModelAdmin):
         """The editable fields, then the timestamps of a saved row."""
         fields = ["model", "event", "definition", "inputs", "per_row", "enabled"]
         return fields if obj is None else [*fields, "created_at", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """A row fires in every tenant: added on the public host only."""
+        return host_tenant(request) is None and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Changed on the public host only (a tenant's host shows the rows)."""
+        return host_tenant(request) is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Deleted on the public host only."""
+        return host_tenant(request) is None and super().has_delete_permission(request, obj)
 
     @admin.display(description="definition", ordering="definition__name")
     def definition_link(self, obj: ModelTriggerRule) -> Any:

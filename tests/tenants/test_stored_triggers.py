@@ -59,3 +59,32 @@ def test_stored_triggers_live_in_the_public_schema_only(tenants: Any) -> None:
     assert "django_dataflow_modeltriggerrule" in schema_tables("public")
     for schema in TENANTS:
         assert "django_dataflow_modeltriggerrule" not in schema_tables(schema)
+
+
+def test_on_a_tenant_host_the_rows_are_shown_read_only(welcome: ModelTriggerRule) -> None:
+    from django.conf import settings
+    from django.contrib.auth.models import User
+    from django.test import override_settings
+    from django.urls import reverse
+
+    from tests.tenants.test_admin_scope import admin_on
+
+    root = User.objects.create_superuser("root", "root@example.com", "pw")
+    change = reverse("admin:django_dataflow_modeltriggerrule_change", args=[welcome.pk])
+    definition = reverse("admin:django_dataflow_workflowdefinition_change", args=[welcome.definition_id])
+    before = {schema: schema_state(schema) for schema in ("public", *TENANTS)}
+    with override_settings(SHOW_PUBLIC_IF_NO_TENANT_FOUND=True, DATAFLOW=settings.DATAFLOW):
+        alpha = admin_on("alpha.test", root)
+        listing = alpha.get(reverse("admin:django_dataflow_modeltriggerrule_changelist"))
+        assert listing.status_code == 200 and "shop.Customer" in listing.content.decode()
+        assert 'name="form-0-enabled"' not in listing.content.decode()  # no toggle there
+        assert alpha.get(reverse("admin:django_dataflow_modeltriggerrule_add")).status_code == 403
+        assert alpha.post(change, {"model": "shop.Customer", "event": "deleted",
+                                   "definition": str(welcome.definition_id), "inputs": "{}"}).status_code == 403
+        page = alpha.get(definition).content.decode()
+        assert "model_triggers-TOTAL_FORMS" not in page  # the inline is the public host's
+        public = admin_on("www.test", root)
+        assert public.get(reverse("admin:django_dataflow_modeltriggerrule_add")).status_code == 200
+        assert "model_triggers-TOTAL_FORMS" in public.get(definition).content.decode()
+    assert ModelTriggerRule.objects.get().event == "created"
+    assert {schema: schema_state(schema) for schema in ("public", *TENANTS)} == before
