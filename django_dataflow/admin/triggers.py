@@ -12,8 +12,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.urls import reverse
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 
 from django_dataflow.admin.forms import PrettyJSONField, ScheduleForm

@@ -79,8 +79,9 @@ def test_on_a_tenant_host_the_rows_are_shown_read_only(welcome: ModelTriggerRule
         assert listing.status_code == 200 and "shop.Customer" in listing.content.decode()
         assert 'name="form-0-enabled"' not in listing.content.decode()  # no toggle there
         assert alpha.get(reverse("admin:django_dataflow_modeltriggerrule_add")).status_code == 403
-        assert alpha.post(change, {"model": "shop.Customer", "event": "deleted",
-                                   "definition": str(welcome.definition_id), "inputs": "{}"}).status_code == 403
+        forged = {"model": "shop.Customer", "event": "deleted", "definition": str(welcome.definition_id),
+                  "inputs": "{}"}
+        assert alpha.post(change, forged).status_code == 403
         page = alpha.get(definition).content.decode()
         assert "model_triggers-TOTAL_FORMS" not in page  # the inline is the public host's
         public = admin_on("www.test", root)
