@@ -42,9 +42,10 @@ class DataflowConfig(AppConfig):
             sqlwatch.install(connection)
         registry().listeners.append(sqlwatch.forget_tables)
 
-        from django_dataflow.triggers import receivers
+        from django_dataflow.triggers import receivers, stored
 
         receivers.connect()  # schedules' PeriodicTasks follow their rows
+        stored.connect()  # stored model-change triggers: read lazily, never here
         pre_migrate.connect(_refuse_forbidden_migrations, sender=self, dispatch_uid="dataflow_policy")
         post_migrate.connect(_record_after_migrate, sender=self, dispatch_uid="dataflow_registry")
 

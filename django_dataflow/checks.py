@@ -197,6 +197,35 @@ def check_trigger_definitions(app_configs: Any = None, **kwargs: Any) -> list[ch
 
 
 @checks.register("django_dataflow")
+def check_stored_trigger_models(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W071: an enabled stored trigger (ModelTriggerRule) watches a model this application does not
+    register, so it fires nothing here (rows are shared by every application using the database).
+
+    An unreachable database or an unmigrated table says nothing, like W070.
+    """
+    if conf.find_problems(conf.raw_settings()):
+        return []
+    from django_dataflow.models import ModelTriggerRule
+    from django_dataflow.registry import get_entry
+
+    try:
+        rows = list(ModelTriggerRule.objects.using(conf.database()).filter(enabled=True)
+                    .values_list("pk", "model", "event"))
+    except Exception:  # a check must never break start-up (no database, no table, no access)
+        return []
+    return [
+        checks.Warning(
+            f"stored trigger {pk} ({label} {event}) watches a model that is not registered with "
+            "django_dataflow in this application; it does not fire here.",
+            hint="Register the model, or disable or delete the row (admin: Model triggers).",
+            id="django_dataflow.W071",
+        )
+        for pk, label, event in rows
+        if get_entry(label) is None
+    ]
+
+
+@checks.register("django_dataflow")
 def check_api_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """E041: API_RATE_LIMIT with a cache that stores nothing; W040: with a per-process cache."""
     if conf.find_problems(conf.raw_settings()) or conf.api_rate_limit() is None:

@@ -128,6 +128,12 @@ OPTIONS: dict[str, Option] = {
         (int,), 5,
         "Most runs in a row started by other runs (follow-ups, triggers fired by a run's writes).",
     ),
+    "TRIGGER_REFRESH_SECONDS": Option(
+        (int, float, type(None)), 30,
+        "Seconds after which a process re-reads the stored model-change triggers (ModelTriggerRule) "
+        "at its next request, Celery task or new database connection; None: only at its first "
+        "connection and after its own changes.",
+    ),
 }
 
 #: Keys of DATAFLOW['CACHE'] and their types.
@@ -142,7 +148,7 @@ MAX_DASHBOARD_DAYS = 90
 #: Float-valued options (seconds), checked for > 0 instead of >= 1.
 _POSITIVE_NUMBERS = frozenset({
     "CELERY_RETRY_DELAY", "CELERY_PROGRESS_INTERVAL", "SLOW_NODE_SECONDS", "HEALTH_TIMEOUT",
-    "API_MAX_WAIT_SECONDS",
+    "API_MAX_WAIT_SECONDS", "TRIGGER_REFRESH_SECONDS",
 })
 
 #: API_RATE_LIMIT: "<requests>/<period>"; the period's seconds by its letter.
@@ -589,3 +595,9 @@ def health_timeout() -> float:
 def max_chain_depth() -> int:
     """Most runs in a row that other runs may start (chains and triggers fired inside runs)."""
     return int(get("MAX_CHAIN_DEPTH"))
+
+
+def trigger_refresh_seconds() -> float | None:
+    """Seconds between two reads of the stored triggers by one process (None: no periodic read)."""
+    value = get("TRIGGER_REFRESH_SECONDS")
+    return None if value is None else float(value)

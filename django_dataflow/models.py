@@ -1,6 +1,6 @@
 """The app's own tables: the run history (WorkflowRun), named workflows (WorkflowDefinition) with
-their schedules (DefinitionSchedule) and the persistent model registry (RegisteredModel,
-ModelSchemaVersion)."""
+their schedules (DefinitionSchedule) and stored model-change triggers (ModelTriggerRule), and the
+persistent model registry (RegisteredModel, ModelSchemaVersion)."""
 
 from __future__ import annotations
 
@@ -259,6 +259,69 @@ class DefinitionSchedule(models.Model):
 
         super().clean()
         problems = schedule_problems(self)
+        if problems:
+            raise ValidationError(problems)
+
+
+class TriggerEvent(models.TextChoices):
+    """The row changes a model-change trigger reacts to."""
+
+    CREATED = "created", "created"
+    UPDATED = "updated", "updated"
+    DELETED = "deleted", "deleted"
+
+
+class ModelTriggerRule(models.Model):
+    """A model-change trigger stored as a row (docs/triggers.md#stored-triggers): fires like on_commit_of().
+
+    Every process loads the enabled rows into the same registry as on_commit_of() triggers
+    (triggers/stored.py): on its first database connection, again at most every
+    DATAFLOW['TRIGGER_REFRESH_SECONDS'], and at once after a row is saved or deleted in it.
+    """
+
+    model = models.CharField(
+        max_length=200,
+        help_text="The watched model, 'app_label.ModelName' (registered with django_dataflow).",
+    )
+    event = models.CharField(max_length=8, choices=TriggerEvent.choices)
+    definition = models.ForeignKey(
+        WorkflowDefinition, on_delete=models.CASCADE, related_name="model_triggers",
+        help_text="The workflow definition each change starts.",
+    )
+    inputs = models.JSONField(
+        default=dict, blank=True,
+        help_text='Static inputs added to every run; "pk", "pks", "model" and "event" come from the change.',
+    )
+    per_row = models.BooleanField(
+        default=False, help_text="Bulk node operations start one run per row instead of one with every pk."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model", "event", "pk"]
+        verbose_name = "model trigger"
+
+    def __str__(self) -> str:
+        name = self.definition.name if self.definition_id is not None else "?"
+        return f"{self.model} {self.event} -> {name}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Refuse an invalid row (ValidationError naming the field) before writing it."""
+        from django_dataflow.triggers.stored import rule_problems
+
+        problems = rule_problems(self)
+        if problems:
+            raise ValidationError(problems)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        """A registered model, a known event and definition, and inputs without the change's keys."""
+        from django_dataflow.triggers.stored import rule_problems
+
+        super().clean()
+        problems = rule_problems(self)
         if problems:
             raise ValidationError(problems)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from celery.signals import task_prerun
 
 from django_dataflow.celery import TASK_NAME
 from django_dataflow.exceptions import DataflowError
@@ -59,6 +60,15 @@ def fire_schedule(schedule_id: int, **mirrored: Any) -> list[dict[str, Any]]:
     The schedule row is read afresh; the other kwargs only mirror it for the beat admin.
     """
     return schedules.fire(schedule_id)
+
+
+@task_prerun.connect(weak=False, dispatch_uid="dataflow_stored_triggers_task")
+def _refresh_stored_triggers(**kwargs: Any) -> None:
+    # Before every task a worker runs (ours and the project's): rows edited elsewhere since the
+    # last read are loaded once DATAFLOW['TRIGGER_REFRESH_SECONDS'] have passed.
+    from django_dataflow.triggers.stored import maybe_refresh
+
+    maybe_refresh()
 
 
 # The tasks of CeleryRuntime.submit_partitioned(), registered wherever this module is.

@@ -3,8 +3,10 @@
 The registry (RegisteredModel, ModelSchemaVersion) and the definitions (WorkflowDefinition)
 describe code and workflows every tenant shares, so they live in the public schema only (tenants
 read them through the public schema on their search_path); so do the schedules (DefinitionSchedule),
-which beat fires from the public schema and which name their tenant(s) themselves. WorkflowRun lives
-in every tenant's schema, beside the rows its runs wrote, and in the public schema for runs without tenant.
+which beat fires from the public schema and which name their tenant(s) themselves, and the stored
+model-change triggers (ModelTriggerRule), whose runs take the tenant of the connection that changed
+the row. WorkflowRun lives in every tenant's schema, beside the rows its runs wrote, and in the
+public schema for runs without tenant.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 #: django_dataflow models whose tables exist only in the public schema.
-PUBLIC_ONLY = frozenset({"registeredmodel", "modelschemaversion", "workflowdefinition", "definitionschedule"})
+PUBLIC_ONLY = frozenset({
+    "registeredmodel", "modelschemaversion", "workflowdefinition", "definitionschedule", "modeltriggerrule",
+})
 
 
 class DataflowTenantRouter:

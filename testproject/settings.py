@@ -114,6 +114,9 @@ DATAFLOW = {
     # auth.User is not ours, so it is listed here instead of decorated; its password hash must
     # never leave the database through a node.
     "MODELS": [{"model": "auth.User", "exclude_fields": ["password"]}],
+    # No periodic re-read of stored triggers: a test that counts queries must not see one at
+    # random. The tests of the refresh set it themselves (a worker process through the environment).
+    "TRIGGER_REFRESH_SECONDS": float(os.environ.get("DATAFLOW_TRIGGER_REFRESH_SECONDS", 0)) or None,
 }
 # Worker processes started by the tests send the runs they start (schedules, triggers, follow-ups)
 # to the queue the test consumes.

@@ -68,11 +68,12 @@ def url(name: str, *args: Any) -> str:
 
 
 def definition_form(**fields: Any) -> dict[str, Any]:
-    """POST data of the definition page: enabled, no follow-ups, an empty schedules inline."""
+    """POST data of the definition page: enabled, no follow-ups, empty schedules and triggers inlines."""
     return {
         "description": "", "enabled": "on", "on_success": "", "on_failure": "",
         "schedules-TOTAL_FORMS": "0", "schedules-INITIAL_FORMS": "0",
-        "schedules-MIN_NUM_FORMS": "0", "schedules-MAX_NUM_FORMS": "1000", **fields,
+        "schedules-MIN_NUM_FORMS": "0", "schedules-MAX_NUM_FORMS": "1000",
+        "model_triggers-TOTAL_FORMS": "0", "model_triggers-INITIAL_FORMS": "0", **fields,
     }
 
 

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from django_dataflow.admin import guards, tenant_scope
 from django_dataflow.admin.display import pretty_json, table
 from django_dataflow.admin.forms import INPUT_PREFIX, RunForm, ScheduleForm, WorkflowDefinitionForm
+from django_dataflow.admin.triggers import ModelTriggerRuleInline
 from django_dataflow.admin.workflow_graph import workflow_svg
 from django_dataflow.exceptions import DataflowError, PermissionDenied, WorkflowValidationError
 from django_dataflow.models import DefinitionSchedule, RunStatus, WorkflowDefinition, WorkflowRun
@@ -58,8 +59,9 @@ class WorkflowDefinitionAdmin(tenant_scope.HostTenantDefinitionMixin, admin.Mode
         return [main, chains, saved]
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> list[type[admin.options.InlineModelAdmin]]:
-        """Schedules when django-celery-beat (their store) is installed."""
-        return [DefinitionScheduleInline] if beat_installed() else []
+        """Schedules when django-celery-beat (their store) is installed; stored triggers always."""
+        schedules = [DefinitionScheduleInline] if beat_installed() else []
+        return [*schedules, ModelTriggerRuleInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WorkflowDefinition]:
         """With the latest run's id and status, in the same query."""

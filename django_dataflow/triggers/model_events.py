@@ -10,7 +10,7 @@ per row. docs/triggers.md lists which write paths fire.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import partial
@@ -32,17 +32,21 @@ InputsFunction = Callable[[models.Model], dict[str, Any]]
 
 
 class ModelTrigger:
-    """One on_commit_of() registration: starts `definition` after a committed change of `model`."""
+    """One on_commit_of() registration or stored ModelTriggerRule row (rule: its pk): starts
+    `definition` after a committed change of `model`."""
 
     def __init__(
         self, model: type[models.Model], event: str, definition: str,
-        inputs: InputsFunction | None, per_row: bool,
+        inputs: InputsFunction | None, per_row: bool, *,
+        static: Mapping[str, Any] | None = None, rule: int | None = None,
     ) -> None:
         self.model = model
         self.event = event
         self.definition = definition
         self.inputs = inputs
         self.per_row = per_row
+        self.static = dict(static or {})
+        self.rule = rule
 
     def __repr__(self) -> str:
         return f"<ModelTrigger {self.model._meta.label} {self.event} -> {self.definition}>"
@@ -66,7 +70,8 @@ class ModelTrigger:
         pks = _outside_loop(self, active, pks)
         if not pks:
             return
-        inputs: dict[str, Any] = {"model": self.label, "event": self.event}
+        # A stored row's static inputs first: the change's own keys always win.
+        inputs: dict[str, Any] = {**self.static, "model": self.label, "event": self.event}
         if bulk:
             inputs["pks"] = list(pks)
         else:
@@ -74,6 +79,8 @@ class ModelTrigger:
             if self.inputs is not None and instance is not None:
                 inputs.update(self.inputs(instance))
         trigger = {"kind": "model", "model": self.label, "event": self.event, "pks": list(pks)}
+        if self.rule is not None:
+            trigger["rule"] = self.rule
         origin = Origin.after(trigger, active)
         submit = partial(self._submit, inputs, origin, current_schema(using), using)
         # robust: a trigger that cannot start never turns a committed write into an exception.
@@ -115,10 +122,40 @@ def on_commit_of(
         raise WorkflowValidationError(f"{where}: inputs must be a function of the row, not {inputs!r}")
     trigger = ModelTrigger(model, event, definition, inputs, per_row)
     _TRIGGERS.setdefault((model, event), []).append(trigger)
+    _watch(model)
+    return trigger
+
+
+def _watch(model: type[models.Model]) -> None:
     uid = f"django_dataflow.triggers.{model._meta.label}"
     post_save.connect(_saved, sender=model, dispatch_uid=f"{uid}.save", weak=False)
     post_delete.connect(_deleted, sender=model, dispatch_uid=f"{uid}.delete", weak=False)
-    return trigger
+
+
+def _unwatch(model: type[models.Model]) -> None:
+    # A post_delete receiver turns off Django's fast delete: gone as soon as nothing watches the model.
+    uid = f"django_dataflow.triggers.{model._meta.label}"
+    post_save.disconnect(sender=model, dispatch_uid=f"{uid}.save")
+    post_delete.disconnect(sender=model, dispatch_uid=f"{uid}.delete")
+
+
+def replace_stored(triggers: Iterable[ModelTrigger]) -> None:
+    """Swap the triggers of stored rows (rule set) for these; code triggers stay as they are.
+
+    Each (model, event) list is replaced by one assignment, so an event firing meanwhile sees the
+    old or the new triggers, never none. Receivers stay connected only for watched models.
+    """
+    new: dict[tuple[type[models.Model], str], list[ModelTrigger]] = {}
+    for trigger in triggers:
+        new.setdefault((trigger.model, trigger.event), []).append(trigger)
+    for key in set(_TRIGGERS) | set(new):
+        _TRIGGERS[key] = [t for t in _TRIGGERS.get(key, ()) if t.rule is None] + new.get(key, [])
+    keys = list(_TRIGGERS.items())  # a copy: on_commit_of() may add a key meanwhile
+    watched = {model for (model, _event), found in keys if found}
+    for model in watched:
+        _watch(model)
+    for model in {model for (model, _event), _found in keys} - watched:
+        _unwatch(model)
 
 
 def triggers_for(model: type[models.Model], event: str) -> list[ModelTrigger]:

@@ -24,7 +24,8 @@ TENANTS = ("alpha", "beta", "gamma")
 #: Tables emptied before every test, in every schema where they exist.
 TABLES = ("shop_order", "shop_shipment", "shop_stocklevel", "shop_product", "shop_customer",
           "probe_probe", "django_dataflow_workflowrun", "django_dataflow_workflowdefinition",
-          "django_dataflow_definitionschedule", "django_celery_beat_periodictask",
+          "django_dataflow_definitionschedule", "django_dataflow_modeltriggerrule",
+          "django_celery_beat_periodictask",
           "django_dataflow_auditentry", "django_dataflow_apitoken", "auth_user")
 
 

@@ -77,9 +77,11 @@ def schedule(definition: WorkflowDefinition, **fields: Any) -> DefinitionSchedul
 
 
 def inline(rows_: list[dict[str, Any]], initial: int = 0) -> dict[str, str]:
-    """POST data of the schedules inline: its management form and rows."""
+    """POST data of the schedules inline: its management form and rows (and an empty model
+    triggers inline, which the public host's page also has)."""
     data = {"schedules-TOTAL_FORMS": str(len(rows_)), "schedules-INITIAL_FORMS": str(initial),
-            "schedules-MIN_NUM_FORMS": "0", "schedules-MAX_NUM_FORMS": "1000"}
+            "schedules-MIN_NUM_FORMS": "0", "schedules-MAX_NUM_FORMS": "1000",
+            "model_triggers-TOTAL_FORMS": "0", "model_triggers-INITIAL_FORMS": "0"}
     for i, row in enumerate(rows_):
         data.update({f"schedules-{i}-{key}": str(value) for key, value in row.items()})
     return data
