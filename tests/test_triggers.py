@@ -206,6 +206,17 @@ def fired(definition: str) -> dict[str, list[Any]]:
     return found
 
 
+def watch_upserts(triggers: list[ModelTrigger], *events: str, per_row: bool = False) -> None:
+    """Register 'audit' triggers on Product for these events (removed by the fixture)."""
+    for event in events:
+        triggers.append(django_dataflow.on_commit_of(Product, event, definition="audit", per_row=per_row))
+
+
+def sku_rows(count: int) -> list[dict[str, Any]]:
+    """Rows for products S-0 .. S-(count-1)."""
+    return [{"name": f"P{i}", "sku": f"S-{i}", "price": "2.00"} for i in range(count)]
+
+
 # Which statement the upsert used: one returning primary keys (a trigger watches) or counts only.
 KEYED = re.compile(r'RETURNING "id"|SELECT "id" FROM "shop_product"')
 
@@ -218,10 +229,8 @@ def test_bulk_upsert_fires_created_with_inserted_and_updated_with_existing_pks(
 ) -> None:
     audit()
     products("S-0", "S-1")
-    for event in ("created", "updated"):
-        triggers.append(django_dataflow.on_commit_of(Product, event, definition="audit"))
-    rows = [{"name": f"P{i}", "sku": f"S-{i}", "price": "2.00"} for i in range(4)]
-    assert upsert(rows, **params) == {"created": 2, "updated": 2}
+    watch_upserts(triggers, "created", "updated")
+    assert upsert(sku_rows(4), **params) == {"created": 2, "updated": 2}
     assert fired("audit") == {"created": pks_of("S-2", "S-3"), "updated": pks_of("S-0", "S-1")}
     assert all(r.inputs["model"] == "shop.Product" for r in runs("audit"))
 
@@ -229,19 +238,16 @@ def test_bulk_upsert_fires_created_with_inserted_and_updated_with_existing_pks(
 def test_bulk_upsert_fires_only_the_watched_event(triggers: list[ModelTrigger]) -> None:
     audit()
     products("S-0")
-    triggers.append(django_dataflow.on_commit_of(Product, "updated", definition="audit"))
-    rows = [{"name": f"P{i}", "sku": f"S-{i}", "price": "2.00"} for i in range(3)]
-    assert upsert(rows) == {"created": 2, "updated": 1}
+    watch_upserts(triggers, "updated")
+    assert upsert(sku_rows(3)) == {"created": 2, "updated": 1}
     assert fired("audit") == {"updated": pks_of("S-0")}
 
 
 def test_bulk_upsert_per_row_triggers_fire_once_per_row(triggers: list[ModelTrigger]) -> None:
     audit()
     products("S-0")
-    for event in ("created", "updated"):
-        triggers.append(django_dataflow.on_commit_of(Product, event, definition="audit", per_row=True))
-    rows = [{"name": f"P{i}", "sku": f"S-{i}", "price": "2.00"} for i in range(3)]
-    assert upsert(rows) == {"created": 2, "updated": 1}
+    watch_upserts(triggers, "created", "updated", per_row=True)
+    assert upsert(sku_rows(3)) == {"created": 2, "updated": 1}
     per_row = sorted((r.inputs["event"], r.inputs["pk"]) for r in runs("audit"))
     assert per_row == sorted(
         [("created", pk) for pk in pks_of("S-1", "S-2")] + [("updated", pk) for pk in pks_of("S-0")]
@@ -254,10 +260,8 @@ def test_an_insert_only_upsert_fires_created_for_the_inserted_rows_only(
 ) -> None:
     audit()
     products("S-0", "S-1")
-    for event in ("created", "updated"):
-        triggers.append(django_dataflow.on_commit_of(Product, event, definition="audit"))
-    rows = [{"name": f"P{i}", "sku": f"S-{i}", "price": "2.00"} for i in range(3)]
-    result = upsert(rows, update_fields=[], **params)
+    watch_upserts(triggers, "created", "updated")
+    result = upsert(sku_rows(3), update_fields=[], **params)
     assert result == {"created": 1, "updated": 0, "unchanged": 2}
     assert fired("audit") == {"created": pks_of("S-2")}
     assert Product.objects.get(sku="S-0").price == Decimal("1.00")  # left as it was
