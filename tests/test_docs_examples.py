@@ -106,8 +106,13 @@ def _name(path: Path) -> str:
 @pytest.mark.parametrize("path", pages(), ids=_name)
 def test_blocks_parse_and_markers_carry_reasons(path: Path) -> None:
     """Markers are well formed and every Python block, run or not, is valid syntax."""
+    invalid = []
     for block in python_blocks(path):
-        compile(_padded(block), f"docs/{_name(path)}", "exec")
+        try:
+            compile(_padded(block), f"docs/{_name(path)}", "exec")
+        except SyntaxError as exc:
+            invalid.append(f"docs/{_name(path)}, block at line {block.line}: {exc}")
+    assert invalid == [], "\n".join(invalid)
 
 
 @pytest.mark.parametrize("path", RUNNABLE, ids=_name)
@@ -118,16 +123,16 @@ def test_page_examples_run(path: Path, transactional_db: Any, request: pytest.Fi
     runnable = [block for block in python_blocks(path) if block.no_run is None]
     if any("django_celery_beat" in block.code or "DefinitionSchedule" in block.code for block in runnable):
         require_celery_beat()  # schedules: an optional extra (see tests/conftest.py)
-    for block in python_blocks(path):
-        if block.no_run is not None:
-            continue
+    ran = 0
+    for block in runnable:
         code = compile(_padded(block), f"docs/{_name(path)}", "exec")
         try:
             exec(code, namespace)
         except Exception as exc:
-            raise AssertionError(
-                f"docs/{_name(path)}, block at line {block.line} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            # Later blocks build on earlier ones: the first failure is the one to read.
+            pytest.fail(f"docs/{_name(path)}, block at line {block.line} failed: {type(exc).__name__}: {exc}")
+        ran += 1
+    assert ran == len(runnable) > 0
     for name, function in list(namespace.items()):
         if name.startswith("test_") and inspect.isfunction(function):
             # Each in a transaction rolled back afterwards, as pytest-django's db fixture does.
@@ -157,6 +162,7 @@ def _fixtures(
 @pytest.mark.parametrize("path", pages(), ids=_name)
 def test_json_and_toml_blocks_parse(path: Path) -> None:
     """JSON and TOML blocks are valid (unless marked no-run)."""
+    invalid = []
     for block in blocks(path):
         if block.no_run is not None:
             continue
@@ -165,12 +171,13 @@ def test_json_and_toml_blocks_parse(path: Path) -> None:
             try:
                 json.loads(block.code)
             except ValueError as exc:
-                raise AssertionError(f"{where}: invalid JSON: {exc}") from exc
+                invalid.append(f"{where}: invalid JSON: {exc}")
         elif block.language == "toml":
             try:
                 tomllib.loads(block.code)
             except ValueError as exc:
-                raise AssertionError(f"{where}: invalid TOML: {exc}") from exc
+                invalid.append(f"{where}: invalid TOML: {exc}")
+    assert invalid == [], "\n".join(invalid)
 
 
 def test_markers_are_checked(tmp_path: Path) -> None:
