@@ -220,9 +220,13 @@ def test_beat_database_scheduler_fires_at_the_crontab_time(worker: WorkerProcess
     )
     clock = [dt.datetime(2026, 1, 2, 2, 59, 30, tzinfo=dt.UTC)]
     app = make_client_app()
+    # django-celery-beat >= 2.8 reads only the crontab rows whose hour is within two hours of the
+    # scheduler's "now" (schedulers.aware_now / now); unfrozen, a 03:00 row vanishes after 05:59.
     with (
         mock.patch.object(TzAwareCrontab, "nowfunc", lambda self: clock[0]),
         mock.patch.object(ModelEntry, "_default_now", lambda self: clock[0]),
+        mock.patch("django_celery_beat.schedulers.aware_now", lambda: clock[0]),
+        mock.patch("django_celery_beat.schedulers.now", lambda: clock[0]),
     ):
         scheduler = DatabaseScheduler(app=app)
         assert scheduler.tick() > 0  # 02:59:30: not due yet
