@@ -3,6 +3,7 @@ dashboard page (admin/django_dataflow/workflowrun/dashboard/)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import admin, messages
@@ -136,15 +137,7 @@ class WorkflowRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         """Submit each failed run again through CeleryRuntime, as request.user."""
         from django_dataflow.runtime.celery import CeleryRuntime
 
-        for run in queryset:
-            if run.status != RunStatus.FAILED:
-                self.message_user(request, f"Run {run.pk} is {run.status}; only failed runs are re-run.",
-                                  messages.WARNING)
-                continue
-            refused = guards.refusal(request.user, "rerun", run.workflow)
-            if refused:
-                self.message_user(request, f"Run {run.pk}: {refused}", messages.ERROR)
-                continue
+        for run in self._actionable(request, queryset, RunStatus.FAILED, "rerun", "re-run"):
             try:
                 with transaction.atomic():
                     handle = CeleryRuntime().submit(run.workflow, run.inputs, tenant=run.tenant or None,
@@ -163,20 +156,27 @@ class WorkflowRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         """Cancel runs no worker has started (RunHandle.cancel: one conditional UPDATE)."""
         from django_dataflow.runtime.celery import CeleryRuntime
 
-        for run in queryset:
-            if run.status != RunStatus.PENDING:
-                self.message_user(request, f"Run {run.pk} is {run.status}; only pending runs are cancelled.",
-                                  messages.WARNING)
-                continue
-            refused = guards.refusal(request.user, "cancel", run.workflow)
-            if refused:
-                self.message_user(request, f"Run {run.pk}: {refused}", messages.ERROR)
-                continue
+        for run in self._actionable(request, queryset, RunStatus.PENDING, "cancel", "cancelled"):
             if CeleryRuntime().handle(str(run.pk)).cancel():
                 self.message_user(request, f"Run {run.pk} was cancelled.", messages.SUCCESS)
             else:
                 self.message_user(request, f"Run {run.pk} had already started; it was not cancelled.",
                                   messages.WARNING)
+
+    def _actionable(
+        self, request: HttpRequest, queryset: QuerySet[WorkflowRun], status: str, action: str, done: str
+    ) -> Iterator[WorkflowRun]:
+        """The selected runs in `status` that request.user may `action`; the others are reported."""
+        for run in queryset:
+            if run.status != status:
+                self.message_user(request, f"Run {run.pk} is {run.status}; only {status} runs are {done}.",
+                                  messages.WARNING)
+                continue
+            refused = guards.refusal(request.user, action, run.workflow)
+            if refused:
+                self.message_user(request, f"Run {run.pk}: {refused}", messages.ERROR)
+                continue
+            yield run
 
     # -- the dashboard
 
