@@ -141,7 +141,8 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--wait", action="store_true",
-            help="With --async: wait for the run to finish and print its results (implies --async).",
+            help="With --async: wait for the run to finish and print its results (implies --async); "
+            "on a terminal (stderr, without --json) show its status, finished nodes and progress.",
         )
         parser.add_argument(
             "--timeout", type=float, default=None, metavar="SECONDS",
