@@ -601,6 +601,67 @@ def test_without_a_result_backend_wait_reads_the_row(
     assert str(caught.value) == "node 'order' (OrderCreateNode) failed: no such product"
 
 
+def test_wait_with_on_update_polls_the_row_and_the_task_state(
+    settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The stub app has no AsyncResult: wait(on_update=...) never blocks on the result backend."""
+    pytest.importorskip("celery")
+    settings.DATAFLOW = {**settings.DATAFLOW, "CELERY_EAGER": None}
+    meta: dict[str, Any] = {"status": "PROGRESS", "result": {"node": "product", "done": 1, "total": 2}}
+    app = _stub_app(_StubTask())
+    app.backend = SimpleNamespace(get_task_meta=lambda task_id: dict(meta))
+    with django_capture_on_commit_callbacks(execute=True):
+        handle = CeleryRuntime(app=app).submit(create_workflow("U-1"), inputs={"qty": 1})
+    WorkflowRun.objects.filter(pk=handle.run_id).update(status="running", attempts=1)
+    seen: list[tuple[str, Any]] = []
+
+    def on_update(run: WorkflowRun, progress: dict[str, Any] | None) -> None:
+        seen.append((run.status, progress))
+        if len(seen) == 1:
+            meta["result"] = {"node": "product", "done": 2, "total": 2}
+        elif len(seen) == 2:
+            meta.clear()
+            meta["status"] = "FAILURE"  # the task died outside the run; the row stays running
+
+    with pytest.raises(DataflowError, match="failed outside the run"):
+        handle.wait(timeout=10, on_update=on_update)
+    assert seen == [
+        ("running", {"node": "product", "done": 1, "total": 2}),
+        ("running", {"node": "product", "done": 2, "total": 2}),
+        ("running", None),
+    ]
+
+    # A result backend that cannot be read: no progress, and the row still decides.
+    def unreachable(task_id: str) -> dict[str, Any]:
+        raise ConnectionError("result backend down")
+
+    app.backend = SimpleNamespace(get_task_meta=unreachable)
+    seen.clear()
+
+    def finish(run: WorkflowRun, progress: dict[str, Any] | None) -> None:
+        seen.append((run.status, progress))
+        rows = WorkflowRun.objects.filter(pk=handle.run_id)
+        rows.update(status="succeeded", results={"product": {"id": 7}})
+
+    assert handle.wait(timeout=10, on_update=finish) == {"product": {"id": 7}}
+    assert seen == [("running", None), ("succeeded", None)]
+
+
+def test_wait_on_update_sees_an_eager_run_s_final_row(django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        handle = CeleryRuntime().submit(create_workflow("U-2"), inputs={"qty": 1})
+    seen: list[WorkflowRun] = []
+    results = handle.wait(on_update=lambda run, progress: seen.append(run))
+    assert [run.status for run in seen] == ["succeeded"]
+    assert seen[0].results == results and set(seen[0].node_stats) == {"product", "order"}
+    with django_capture_on_commit_callbacks(execute=True):
+        failing = CeleryRuntime().submit(create_workflow("U-2"), inputs={"qty": 1})  # the sku is taken
+    seen.clear()
+    with pytest.raises(NodeExecutionError):
+        failing.wait(on_update=lambda run, progress: seen.append(run))
+    assert [run.status for run in seen] == ["failed"]
+
+
 # ---------------------------------------------------------------------------------- run table
 
 

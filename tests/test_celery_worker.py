@@ -9,9 +9,11 @@ and eight concurrent runs upserting the same keys.
 from __future__ import annotations
 
 import itertools
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -280,6 +282,114 @@ def test_run_by_name_async(worker: WorkerProcess) -> None:
     assert handle.wait(timeout=30)["p"]["sku"] == "N-1"
     run = WorkflowRun.objects.get(pk=handle.run_id)
     assert (run.definition, run.definition_version, run.runtime) == ("nightly_import", 1, "celery")
+
+
+# ------------------------------------------------------------------------- wait(on_update=...)
+
+
+def _statuses(updates: list[tuple[str, Any]]) -> list[str]:
+    """The statuses the callback saw, each once, in the order it first saw them."""
+    return list(dict.fromkeys(status for status, _ in updates))
+
+
+def test_wait_on_update_sees_pending_running_progress_and_the_final_row(worker: WorkerProcess) -> None:
+    """Held at each stage by the test itself: parked in a queue nobody consumes until the callback
+    saw it pending, then blocked on a row lock after its bulk node until the callback saw that
+    node's last progress report."""
+    import psycopg
+
+    from tests.celery_support import database_url
+
+    product = Product.objects.create(name="Bulk", sku="W-1", price="1")
+    locked = Product.objects.create(name="Locked", sku="W-2", price="1")
+    workflow = build([
+        ("OrderBulkCreateNode", "load", {
+            "data": [{"product_id": product.pk, "quantity": 1} for _ in range(50)], "batch_size": 10,
+        }),
+        ("ProductUpdateNode", "touch", {"id": locked.pk, "fields": {"name": "Touched"}}),
+    ])
+    updates: list[tuple[str, Any]] = []
+    finals: list[WorkflowRun] = []
+    with psycopg.connect(database_url(connection.settings_dict["NAME"])) as locker:
+        table = Product._meta.db_table
+        locker.execute(f'SELECT id FROM "{table}" WHERE id = %s FOR UPDATE', [locked.pk])
+        handle = CeleryRuntime(queue=f"{QUEUE}-parked").submit(workflow)
+
+        def on_update(run: WorkflowRun, progress: dict[str, Any] | None) -> None:
+            updates.append((run.status, progress))
+            finals.append(run)
+            if run.status == "pending" and handle.queue != QUEUE:
+                handle.queue = QUEUE
+                handle.send()  # now a worker gets it
+            if progress == {"node": "load", "done": 50, "total": 50}:
+                locker.commit()  # lets node 'touch' through
+
+        results = handle.wait(timeout=60, on_update=on_update)
+
+    assert _statuses(updates) == ["pending", "running", "succeeded"]
+    assert ("running", {"node": "load", "done": 50, "total": 50}) in updates
+    assert all(progress is None for status, progress in updates if status != "running")
+    assert len(updates) == len({(s, json.dumps(p, sort_keys=True)) for s, p in updates})  # changes only
+    final = finals[-1]
+    assert (final.status, final.results, set(final.node_stats)) == ("succeeded", results, {"load", "touch"})
+    assert results["touch"]["name"] == "Touched"
+
+
+def test_wait_on_update_sees_a_failed_run_and_the_error_is_raised(worker: WorkerProcess) -> None:
+    handle = CeleryRuntime().submit(build([
+        ("ProductCreateNode", "ok", {"name": "Desk", "sku": "WF-1", "price": "120"}),
+        ("ProductCreateNode", "bad", {"name": "Chair", "sku": "WF-2", "price": "cheap"}),
+    ]))
+    updates: list[tuple[str, Any]] = []
+
+    with pytest.raises(NodeExecutionError) as caught:
+        handle.wait(timeout=30, on_update=lambda run, progress: updates.append((run.status, progress)))
+
+    assert caught.value.node_id == "bad"
+    statuses = _statuses(updates)
+    assert statuses[-1] == "failed"
+    assert statuses == [s for s in ("pending", "running", "failed") if s in statuses]  # in order
+    assert not Product.objects.exists()
+
+
+def test_dataflow_run_wait_on_a_terminal_shows_an_async_run(worker: WorkerProcess, tmp_path: Path) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from tests.commands.helpers import TerminalOutput
+
+    def command(*args: str) -> tuple[int, str, str]:
+        out, err = StringIO(), TerminalOutput()
+        try:
+            call_command("dataflow_run", *args, stdout=out, stderr=err, no_color=True)
+        except CommandError as exc:
+            return exc.returncode, out.getvalue(), err.getvalue()
+        return 0, out.getvalue(), err.getvalue()
+
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(create_workflow("{{sku}}").to_dict()))
+    bad.write_text(json.dumps(create_workflow("CMD-3", price="cheap").to_dict()))
+
+    code, out, err = command(str(good), "--wait", "--input=sku=CMD-1", "--input=qty=2", "--timeout=30")
+    assert code == 0
+    run = WorkflowRun.objects.get()
+    lines = err.splitlines()
+    assert lines[-3].startswith("product: done, 1 rows in ")
+    assert lines[-2].startswith("order: done, 1 rows in ")
+    assert lines[-1] == f"run {run.run_id}: succeeded"
+    before = {f"run {run.run_id}: pending (waiting for a worker)", f"run {run.run_id}: running"}
+    assert set(lines[:-3]) <= before  # what it saw of the run before it finished
+    assert out.startswith(f"run {run.run_id} succeeded\n")
+
+    code, out, err = command(str(good), "--wait", "--input=sku=CMD-2", "--input=qty=3", "--json")
+    assert (code, err) == (0, "")  # nothing but the document
+    assert json.loads(out)["results"]["order"]["quantity"] == 3
+
+    code, out, err = command(str(bad), "--wait", "--input", "qty=1")
+    assert code == 1
+    failed = WorkflowRun.objects.get(status="failed")
+    assert f"run {failed.run_id}: failed" in err.splitlines()
+    assert f"run {failed.run_id} failed: node 'product'" in err
 
 
 # ------------------------------------------------------------------------------- faults, progress

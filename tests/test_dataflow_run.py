@@ -18,6 +18,7 @@ from django.core.management.base import CommandError
 from django_dataflow import WorkflowBuilder
 from django_dataflow.models import WorkflowDefinition, WorkflowRun
 from shop.models import Order, Product
+from tests.commands.helpers import TerminalOutput
 from tests.conftest import db_state
 
 pytestmark = pytest.mark.django_db
@@ -149,6 +150,48 @@ def test_async_submits_and_wait_returns_the_results(
     assert waited["status"] == "succeeded"
     assert waited["results"]["order"]["quantity"] == 2
     assert WorkflowRun.objects.get(pk=waited["run_id"]).status == "succeeded"
+
+
+def run_on_a_terminal(*args: str) -> tuple[int, str, str]:
+    """The command with a stderr that says it is a terminal: (exit code, stdout, stderr)."""
+    out, err = StringIO(), TerminalOutput()
+    try:
+        call_command("dataflow_run", *args, stdout=out, stderr=err, no_color=True)
+    except CommandError as exc:
+        return exc.returncode, out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)  # --wait needs the submission committed
+def test_wait_on_a_terminal_shows_the_run_and_its_nodes(workflow_file: Path, settings: Any) -> None:
+    settings.DATAFLOW = {**settings.DATAFLOW, "CELERY_EAGER": True}
+    code, out, err = run_on_a_terminal(str(workflow_file), "--wait", "--input=sku=T-1", "--input=qty=2")
+    assert code == 0
+    run = WorkflowRun.objects.get()
+    lines = err.splitlines()
+    assert lines[0].startswith("product: done, 1 rows in ")
+    assert lines[1].startswith("order: done, 1 rows in ")
+    assert lines[2:] == [f"run {run.run_id}: succeeded"]
+    assert out.startswith(f"run {run.run_id} succeeded\n")  # stdout as without a terminal
+
+    # --json: the same document, nothing on stderr
+    code, out, err = run_on_a_terminal(str(workflow_file), "--wait", "--input=sku=T-2", "--input=qty=2",
+                                       "--json")
+    assert (code, err) == (0, "")
+    assert set(json.loads(out)) == {"tenant", "run_id", "status", "results"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wait_on_a_terminal_shows_a_failed_run_and_exits_1(workflow_file: Path, settings: Any) -> None:
+    settings.DATAFLOW = {**settings.DATAFLOW, "CELERY_EAGER": True}
+    Product.objects.create(name="Taken", sku="F-1", price="1")
+    code, _, err = run_on_a_terminal(str(workflow_file), "--wait", "--input=sku=F-1", "--input=qty=1")
+    assert code == 1
+    run = WorkflowRun.objects.get()
+    assert run.status == "failed"
+    assert f"run {run.run_id}: failed" in err.splitlines()
+    assert "order" not in err  # never ran
+    assert Order.objects.count() == 0
 
 
 def test_help_names_every_option_and_the_exit_codes() -> None:

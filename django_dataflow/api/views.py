@@ -90,9 +90,10 @@ def run_events(request: HttpRequest, user: Any, run_id: str) -> HttpResponse:
     progress = None
     if run.status == RunStatus.RUNNING:
         try:
-            progress = RunHandle.for_run(run_id, using=conf.database()).progress()
-        except Exception:  # no result backend reachable from here: progress is best effort
-            progress = None
+            handle = RunHandle.for_record(run, using=conf.database())
+        except Exception:  # no Celery app here (not installed, bad CELERY_APP): progress is best effort
+            handle = None
+        progress = handle.live_progress(run) if handle is not None else None
     return JsonResponse(events_json(run, progress))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.db import connections
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
     from django_dataflow.models import WorkflowRun
 
 logger = logging.getLogger("django_dataflow.celery")
+
+#: wait(on_update=...): called with the run's fresh row and its live progress (progress() while
+#: the run is running, else None) each time either changed.
+OnUpdate = Callable[["WorkflowRun", "dict[str, Any] | None"], None]
 
 
 class RunHandle:
@@ -57,9 +62,18 @@ class RunHandle:
         tenant = tenancy.resolve_tenant(tenant, using)
         with tenancy.tenant_scope(tenant, using):
             run = WorkflowRun.objects.using(using).get(pk=run_id)
+        return cls.for_record(run, using=using, app=app, tenant=tenant, queue=queue)
+
+    @classmethod
+    def for_record(
+        cls, run: WorkflowRun, *, using: str | None = None, app: Any = None, tenant: str | None = None,
+        queue: str = "",
+    ) -> RunHandle:
+        """A handle on a run whose WorkflowRun row was already read (tenant=None: the row's tenant)."""
         eager = run.runtime != RUNTIME
-        return cls(str(run.run_id), run.celery_task_id, using=using,
-                   app=None if eager else resolve_app(app), eager=eager, tenant=tenant, queue=queue)
+        return cls(str(run.run_id), run.celery_task_id, using=using or conf.database(),
+                   app=None if eager else resolve_app(app), eager=eager,
+                   tenant=tenant if tenant is not None else (run.tenant or None), queue=queue)
 
     # -- reading
 
@@ -88,17 +102,52 @@ class RunHandle:
         """
         if self.eager:
             return LOCAL_PROGRESS.get(self.run_id)
-        if not self.task_id or backend_disabled(self.app):
+        if not self._has_task_state():
             return None
         meta = self.app.backend.get_task_meta(self.task_id)
         if meta.get("status") == "PROGRESS" and isinstance(meta.get("result"), dict):
             return dict(meta["result"])
         return None
 
+    def live_progress(self, run: WorkflowRun) -> dict[str, Any] | None:
+        """progress() while `run` (this handle's row, as just read) is running, else None; never raises.
+
+        What GET runs/<id>/events and wait(on_update=...) show: progress is best effort, so a
+        result backend that cannot be read gives None rather than an error.
+        """
+        if run.status != "running":
+            return None
+        try:
+            return self.progress()
+        except Exception:
+            logger.debug("reading the progress of run %s failed", self.run_id, exc_info=True)
+            return None
+
+    def _has_task_state(self) -> bool:
+        """Whether the run's Celery task reports its states to a result backend."""
+        return not self.eager and bool(self.task_id) and not backend_disabled(self.app)
+
+    def _task_state(self) -> str | None:
+        """The task's state in the result backend (PENDING, PROGRESS, SUCCESS, FAILURE, ...), best effort."""
+        if not self._has_task_state():
+            return None
+        try:
+            return self.app.backend.get_task_meta(self.task_id).get("status")
+        except Exception:
+            logger.debug("reading the task state of run %s failed", self.run_id, exc_info=True)
+            return None
+
     # -- waiting
 
-    def wait(self, timeout: float | None = None) -> dict[str, Any]:
-        """The run's results; its error re-raised as NodeExecutionError; RunTimeout after timeout."""
+    def wait(self, timeout: float | None = None, on_update: OnUpdate | None = None) -> dict[str, Any]:
+        """The run's results; its error re-raised as NodeExecutionError; RunTimeout after timeout.
+
+        on_update(run, progress) is called with the fresh WorkflowRun row and live_progress() on
+        the first look and whenever the status, attempts, finished nodes (node_stats) or progress
+        changed, last with the final row before wait() returns or raises. With it, wait() polls the
+        row (every 5 ms, slowing to every 0.5 s) instead of blocking on the result backend; its
+        exceptions propagate. Without it, wait() reads nothing it does not need.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         if not self.dispatched and connections[self.using].in_atomic_block:
             self.record()  # a submission rolled back with its savepoint says so instead
@@ -107,14 +156,25 @@ class RunHandle:
                 "after the atomic block (in tests: django_capture_on_commit_callbacks(execute=True))"
             )
         task_state = None
-        if not self.eager and self.task_id and not backend_disabled(self.app):
+        if on_update is None and self._has_task_state():
             task_state, value = self._wait_for_task(deadline)
             if task_state == "SUCCESS" and isinstance(value, dict) and value.get("state") == "succeeded":
                 if isinstance(value.get("results"), dict):
                     return value["results"]  # sent by the attempt that committed them
         delay = 0.005
+        seen: tuple[Any, ...] | None = None
         while True:
+            if on_update is not None:
+                # Read before the row: a FAILURE seen with a row not yet final is then a failure
+                # outside the run, never a run failure recorded between the two reads.
+                task_state = self._task_state()
             run = self.record()
+            if on_update is not None:
+                progress = self.live_progress(run)
+                state = (run.status, run.attempts, sorted(run.node_stats or {}), progress)
+                if state != seen:
+                    seen = state
+                    on_update(run, progress)
             if run.status == "succeeded":
                 return run.results if run.results is not None else {}
             if run.status == "failed":

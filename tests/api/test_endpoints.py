@@ -116,6 +116,21 @@ def test_events_of_a_pending_run(api: ApiClient, create_definition: Any) -> None
     assert events["events"][0]["type"] == "created"
 
 
+def test_events_of_a_running_run_carry_its_live_progress(
+    api: ApiClient, create_definition: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_dataflow.runtime import worker
+
+    run_id = api.post_json("workflows/new-product/runs", {"inputs": PRODUCT}).json()["run_id"]
+    WorkflowRun.objects.filter(pk=run_id).update(status="running", attempts=1)
+    # What an eager run's bulk node publishes while it works (RunHandle.live_progress reads it).
+    monkeypatch.setitem(worker.LOCAL_PROGRESS, run_id, {"node": "p", "done": 5, "total": 10})
+    events = api.get_api(f"runs/{run_id}/events").json()
+    assert (events["status"], events["progress"]) == ("running", {"node": "p", "done": 5, "total": 10})
+    WorkflowRun.objects.filter(pk=run_id).update(status="succeeded")
+    assert api.get_api(f"runs/{run_id}/events").json()["progress"] is None  # only while running
+
+
 def test_cancel_a_pending_run_then_409(api: ApiClient, create_definition: Any) -> None:
     run_id = api.post_json("workflows/new-product/runs", {"inputs": PRODUCT}).json()["run_id"]
     response = api.post_json(f"runs/{run_id}/cancel")
