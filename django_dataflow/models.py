@@ -86,11 +86,13 @@ class WorkflowRun(models.Model):
         # Few indexes, none on a column a run's life changes (status, timings, results): every
         # run is inserted once and updated twice (claimed, finished), and with no indexed column
         # touched PostgreSQL updates the row in place (HOT) instead of writing every index again.
-        # Runs are found by run_id, by recency, per tenant and per definition (docs/decisions.md).
+        # Runs are found by run_id, by recency, per tenant, per definition and per submitting user
+        # (GET runs/ of the HTTP API lists a caller's own runs) (docs/decisions.md).
         indexes = [
             models.Index(fields=["created_at"], name="dataflow_run_created"),
             models.Index(fields=["tenant", "created_at"], name="dataflow_run_tenant"),
             models.Index(fields=["definition", "created_at"], name="dataflow_run_definition"),
+            models.Index(fields=["tenant", "user_id", "created_at"], name="dataflow_run_user"),
         ]
 
     def __str__(self) -> str:

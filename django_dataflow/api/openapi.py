@@ -8,6 +8,7 @@ from typing import Any
 from django.urls import reverse
 
 import django_dataflow
+from django_dataflow.api.listing import DEFAULT_LIMIT, MAX_LIMIT
 from django_dataflow.models import RunStatus
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
@@ -34,29 +35,40 @@ _ERROR_OBJECT = _object({
     "details": {"description": "Extra facts: 'errors' (every validation problem), 'permission', ..."},
 })
 
+#: The properties of a run in GET runs/; GET runs/<id> adds its inputs and results.
+_RUN_SUMMARY: dict[str, Any] = {
+    "run_id": {"type": "string", "format": "uuid"},
+    "status": {"type": "string", "enum": list(RunStatus.values)},
+    "definition": {**_NULLABLE_STRING, "description": "The WorkflowDefinition's name, for its runs."},
+    "definition_version": {"type": ["integer", "null"]},
+    "tenant": _NULLABLE_STRING,
+    "runtime": {"type": "string", "description": "celery, or celery-eager without a broker."},
+    "error": _ref("RunError"),
+    "node_stats": {
+        "type": "object",
+        "additionalProperties": _object({"seconds": {"type": "number"}, "rows": {"type": "integer"}}),
+    },
+    "attempts": {"type": "integer", "minimum": 0},
+    "created_at": _TIME,
+    "started_at": _TIME,
+    "finished_at": _TIME,
+    "duration": {"type": ["number", "null"], "description": "Seconds from start to finish."},
+    "links": _object({name: {"type": "string"} for name in ("self", "events", "cancel")}),
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": _object({"error": _ERROR_OBJECT}),
     "RunError": {"oneOf": [{"type": "null"}, _ERROR_OBJECT]},
+    "RunSummary": _object(_RUN_SUMMARY),
     "Run": _object({
-        "run_id": {"type": "string", "format": "uuid"},
-        "status": {"type": "string", "enum": list(RunStatus.values)},
-        "definition": {**_NULLABLE_STRING, "description": "The WorkflowDefinition's name, for its runs."},
-        "definition_version": {"type": ["integer", "null"]},
-        "tenant": _NULLABLE_STRING,
-        "runtime": {"type": "string", "description": "celery, or celery-eager without a broker."},
+        **_RUN_SUMMARY,
         "inputs": {"type": "object"},
         "results": {"type": ["object", "null"], "description": "Results by node id, once succeeded."},
-        "error": _ref("RunError"),
-        "node_stats": {
-            "type": "object",
-            "additionalProperties": _object({"seconds": {"type": "number"}, "rows": {"type": "integer"}}),
-        },
-        "attempts": {"type": "integer", "minimum": 0},
-        "created_at": _TIME,
-        "started_at": _TIME,
-        "finished_at": _TIME,
-        "duration": {"type": ["number", "null"], "description": "Seconds from start to finish."},
-        "links": _object({name: {"type": "string"} for name in ("self", "events", "cancel")}),
+    }),
+    "RunList": _object({
+        "runs": {"type": "array", "items": _ref("RunSummary"), "description": "Newest first."},
+        "next": {**_NULLABLE_STRING, "description": "The next page's URL (same filters, a cursor), "
+                 "or null on the last page."},
     }),
     "RunEvents": _object({
         "run_id": {"type": "string", "format": "uuid"},
@@ -142,7 +154,8 @@ def _json(schema: str, description: str, headers: dict[str, Any] | None = None) 
 
 _HEADER = {"schema": {"type": "string"}}
 _ERRORS: dict[str, dict[str, Any]] = {
-    "400": _json("Error", "Invalid request: bad JSON, unknown key, invalid workflow or inputs."),
+    "400": _json("Error", "Invalid request: bad JSON, unknown key, invalid workflow or inputs; "
+                 "a bad or unknown query parameter (details.param names it)."),
     "401": _json("Error", "No credentials, or a token that is unknown, revoked or expired.",
                  {"WWW-Authenticate": _HEADER}),
     "403": _json("Error", "A permission is missing (named in the message and details), or CSRF failed."),
@@ -163,6 +176,21 @@ _WAIT = {
     "schema": {"type": "string", "enum": ["0", "1", "true", "false", "yes", "no"]},
     "description": "1: wait up to DATAFLOW['API_MAX_WAIT_SECONDS'] for the run to finish.",
 }
+_LIST_PARAMETERS = [
+    {
+        "name": "status", "in": "query", "required": False, "style": "form", "explode": True,
+        "schema": {"type": "array", "items": {"type": "string", "enum": list(RunStatus.values)}},
+        "description": "Only runs in these statuses: repeat it (?status=failed&status=cancelled) or "
+        "separate them by commas (?status=failed,cancelled).",
+    },
+    {"name": "definition", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1},
+     "description": "Only runs of the WorkflowDefinition of this name."},
+    {"name": "limit", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+     "description": f"Runs per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})."},
+    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "Opaque: where the next page starts. Take it from the previous page's 'next'."},
+]
 _RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _SUBMITTED = {
     "200": _json("Run", "?wait=1 and the run finished (succeeded, failed or cancelled): see status.",
@@ -188,7 +216,16 @@ def _paths() -> dict[str, Any]:
                 "schema": _ref("DefinitionRunRequest")}}},
             "responses": {**_SUBMITTED, **_errors("400", "403", "404", "413")},
         }},
-        "/runs/": {"post": {
+        "/runs/": {"get": {
+            "operationId": "listRuns",
+            "summary": "The runs the caller may see (their own, or the tenant's all with "
+            "django_dataflow.view_workflowrun), newest first, a page at a time.",
+            "parameters": _LIST_PARAMETERS,
+            "responses": {
+                "200": _json("RunList", "A page of runs, without their inputs and results."),
+                **_errors("400"),
+            },
+        }, "post": {
             "operationId": "runWorkflow",
             "summary": "Run the workflow in the body (permission django_dataflow.run_adhoc_workflow).",
             "parameters": [_WAIT],

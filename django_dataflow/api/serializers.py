@@ -1,4 +1,5 @@
-"""WorkflowRun rows as the API's JSON: the run, and its events and progress."""
+"""WorkflowRun rows as the API's JSON: the run (whole or as a list's summary), and its events and
+progress."""
 
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ def links(run_id: str) -> dict[str, str]:
     }
 
 
-def run_json(run: WorkflowRun) -> dict[str, Any]:
-    """GET runs/<id>: the run's status, results or error, and timings."""
+def run_summary(run: WorkflowRun) -> dict[str, Any]:
+    """A run as GET runs/ lists it: everything GET runs/<id> shows but the inputs and results."""
     run_id = str(run.run_id)
     return {
         "run_id": run_id,
@@ -45,8 +46,6 @@ def run_json(run: WorkflowRun) -> dict[str, Any]:
         "definition_version": run.definition_version,
         "tenant": run.tenant or None,
         "runtime": run.runtime,
-        "inputs": run.inputs,
-        "results": run.results if run.status == RunStatus.SUCCEEDED else None,
         "error": run_error(run),
         "node_stats": run.node_stats or {},
         "attempts": run.attempts,
@@ -55,6 +54,15 @@ def run_json(run: WorkflowRun) -> dict[str, Any]:
         "finished_at": _iso(run.finished_at),
         "duration": run.duration,
         "links": links(run_id),
+    }
+
+
+def run_json(run: WorkflowRun) -> dict[str, Any]:
+    """GET runs/<id>: the run's summary with its inputs and, once it succeeded, its results."""
+    return {
+        **run_summary(run),
+        "inputs": run.inputs,
+        "results": run.results if run.status == RunStatus.SUCCEEDED else None,
     }
 
 

@@ -13,7 +13,7 @@ app_name = "django_dataflow_api"
 urlpatterns = [
     path("nodes/", views.nodes, name="nodes"),
     path("workflows/<str:name>/runs", views.definition_runs, name="definition-runs"),
-    path("runs/", views.adhoc_runs, name="runs"),
+    path("runs/", views.runs, name="runs"),
     path("runs/<str:run_id>", views.run_detail, name="run"),
     path("runs/<str:run_id>/events", views.run_events, name="run-events"),
     path("runs/<str:run_id>/cancel", views.run_cancel, name="run-cancel"),
@@ -21,7 +21,7 @@ urlpatterns = [
     # The other trailing-slash forms.
     re_path(r"^nodes$", views.nodes),
     re_path(r"^workflows/(?P<name>[^/]+)/runs/$", views.definition_runs),
-    re_path(r"^runs$", views.adhoc_runs),
+    re_path(r"^runs$", views.runs),
     re_path(r"^runs/(?P<run_id>[^/]+)/$", views.run_detail),
     re_path(r"^runs/(?P<run_id>[^/]+)/events/$", views.run_events),
     re_path(r"^runs/(?P<run_id>[^/]+)/cancel/$", views.run_cancel),

@@ -1,5 +1,6 @@
-"""The API's views: the node catalog, runs of definitions and ad-hoc workflows, a run, its events,
-cancelling it, and the OpenAPI document. Each runs the workflow with user= (model permissions)."""
+"""The API's views: the node catalog, runs of definitions and ad-hoc workflows, the list of runs, a
+run, its events, cancelling it, and the OpenAPI document. Each runs the workflow with user= (model
+permissions)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 
 from django_dataflow import conf
-from django_dataflow.api import openapi
+from django_dataflow.api import listing, openapi
 from django_dataflow.api.body import object_field, read_json
 from django_dataflow.api.catalog import catalog
 from django_dataflow.api.endpoint import endpoint
 from django_dataflow.api.errors import ApiError, not_found
-from django_dataflow.api.serializers import events_json, run_json
+from django_dataflow.api.serializers import events_json, run_json, run_summary
 from django_dataflow.exceptions import DataflowError, WorkflowValidationError
 from django_dataflow.models import RunStatus, WorkflowRun
 from django_dataflow.runtime.celery import CeleryRuntime
@@ -57,8 +59,23 @@ def definition_runs(request: HttpRequest, user: Any, name: str) -> HttpResponse:
     return _submitted(handle, wait)
 
 
-@endpoint("POST")
-def adhoc_runs(request: HttpRequest, user: Any) -> HttpResponse:
+@endpoint("GET", "POST")
+def runs(request: HttpRequest, user: Any) -> HttpResponse:
+    """runs/: GET lists the runs the caller may see; POST runs an ad-hoc workflow."""
+    if request.method == "GET":
+        return _list_runs(request, user)
+    return _adhoc_run(request, user)
+
+
+def _list_runs(request: HttpRequest, user: Any) -> HttpResponse:
+    """GET runs/: the visible runs, newest first, a page at a time (docs/api.md, Listing runs)."""
+    query = listing.parse(request.GET)
+    rows, more = listing.page(_runs(request, user), query)
+    next_url = f"{reverse('django_dataflow_api:runs')}?{query.next_query(rows[-1])}" if more else None
+    return JsonResponse({"runs": [run_summary(run) for run in rows], "next": next_url})
+
+
+def _adhoc_run(request: HttpRequest, user: Any) -> HttpResponse:
     """POST runs/: run the workflow in the body (needs django_dataflow.run_adhoc_workflow)."""
     from django_dataflow.workflow.graph import Workflow
 

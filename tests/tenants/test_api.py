@@ -101,3 +101,19 @@ def test_an_unknown_host_reaches_no_tenant(alice: User) -> None:
                     {"inputs": {"name": "X", "sku": "X-1", "price": "1.00"}})
     assert response.status_code == 404
     assert schema_state("alpha") == before
+
+
+def test_the_run_list_shows_the_routed_tenants_runs_only(alice: User) -> None:
+    # With view_workflowrun "every run" still means every run of the request's tenant.
+    alice.user_permissions.add(Permission.objects.get(codename="view_workflowrun"))
+    tokens = {schema: token_in(schema, alice) for schema in ("alpha", "beta", "gamma")}
+    posted = {}
+    for schema in ("alpha", "beta"):
+        response = call("POST", f"{schema}.test", "workflows/new-product/runs?wait=1", tokens[schema],
+                        {"inputs": {"name": schema, "sku": schema, "price": "1.00"}})
+        posted[schema] = response.json()["run_id"]
+    for schema in ("alpha", "beta"):
+        listed = call("GET", f"{schema}.test", "runs/", tokens[schema])
+        assert listed.status_code == 200, listed.content
+        assert [(r["run_id"], r["tenant"]) for r in listed.json()["runs"]] == [(posted[schema], schema)]
+    assert call("GET", "gamma.test", "runs/", tokens["gamma"]).json() == {"runs": [], "next": None}
