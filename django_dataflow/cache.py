@@ -91,7 +91,7 @@ def _pending(connection: BaseDatabaseWrapper) -> _Pending | None:
     pending = getattr(connection, "_dataflow_pending", None)
     if pending is None or not connection.in_atomic_block:
         return None
-    # django-stubs types run_on_commit entries as (sids, func); Django 5.0+ appends (sids, func, robust).
+    # django-stubs types run_on_commit entries as (sids, func); Django appends (sids, func, robust).
     if any(callback is pending for _sids, callback, _robust in connection.run_on_commit):  # type: ignore[misc]
         return pending
     return None
