@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from django_dataflow import conf, metrics, redaction, tenancy
 from django_dataflow.models import AuditAction, AuditEntry
-from django_dataflow.nodes.base import chunked
+from django_dataflow.nodes.base import SingleRecordMixin, chunked
 from django_dataflow.nodes.rows import iterate_data
-from django_dataflow.nodes.values import jsonable
+from django_dataflow.nodes.values import column_name, concrete_field, jsonable
 
 if TYPE_CHECKING:
     from django_dataflow.nodes.base import ModelNode
@@ -87,7 +87,7 @@ def _insert(base: dict[str, Any], made: list[dict[str, Any]], using: str) -> Non
     from django_dataflow.nodes.pg_copy import copy_rows
 
     now = timezone.now()
-    columns = [AuditEntry._meta.get_field(name).column for name in (*_COLUMNS, "changes")]
+    columns = [column_name(concrete_field(AuditEntry, name)) for name in (*_COLUMNS, "changes")]
     rows = (
         (now, base["run_id"], base["node_id"], base["model"], base["action"], f.get("object_pk", ""),
          f.get("count", 1), base["actor"], base["tenant"], json.dumps(f["changes"], cls=DjangoJSONEncoder))
@@ -100,6 +100,7 @@ def _before(node: type[ModelNode], params: Mapping[str, Any], ctx: RunContext, r
     """What the entries need from before the write: the old record, or the touched rows' values."""
     op = node.operation
     if op in ("Update", "Delete"):
+        assert issubclass(node, SingleRecordMixin)  # the Update and Delete nodes are single-record nodes
         queryset = node.queryset(ctx)
         # Update locks the row first, as the node itself does: the old values stay the old values.
         obj = node.fetch_one(queryset.select_for_update() if op == "Update" else queryset, params)

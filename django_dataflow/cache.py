@@ -91,7 +91,8 @@ def _pending(connection: BaseDatabaseWrapper) -> _Pending | None:
     pending = getattr(connection, "_dataflow_pending", None)
     if pending is None or not connection.in_atomic_block:
         return None
-    if any(callback is pending for _sids, callback, _robust in connection.run_on_commit):
+    # django-stubs types run_on_commit entries as (sids, func); Django appends (sids, func, robust).
+    if any(callback is pending for _sids, callback, _robust in connection.run_on_commit):  # type: ignore[misc]
         return pending
     return None
 

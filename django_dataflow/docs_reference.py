@@ -144,8 +144,7 @@ def render_commands() -> str:
         actions = _own_actions(parser)
         usage = " ".join(
             [f"manage.py {name}"]
-            + [f"[{a.option_strings[-1]}{'' if a.nargs == 0 else ' ' + (a.metavar or a.dest.upper())}]"
-               for a in actions if a.option_strings]
+            + [_option(a) for a in actions if a.option_strings]
             + [_positional(a) for a in actions if not a.option_strings]
         )
         out += [f"\n## {name}\n\n", f"{_cell(command.help)}\n\n", f"```\n{usage}\n```\n\n"]
@@ -158,6 +157,15 @@ def render_commands() -> str:
                 text = (action.help or "") % {"default": action.default, "prog": parser.prog}
                 out.append(f"| {names} | {default} | {_cell(text)}{choices} |\n")
     return "".join(out)
+
+
+def _option(action: argparse.Action) -> str:
+    """An option as the usage line shows it; a tuple metavar (nargs=2) names each value."""
+    if action.nargs == 0:
+        return f"[{action.option_strings[-1]}]"
+    metavar = action.metavar or action.dest.upper()
+    value = " ".join(metavar) if isinstance(metavar, tuple) else metavar
+    return f"[{action.option_strings[-1]} {value}]"
 
 
 def _positional(action: argparse.Action) -> str:
@@ -229,11 +237,11 @@ def render_api() -> str:
         if "properties" not in schema:
             out.append(f"{_schema_type(schema)}\n")
             continue
-        required = set(schema.get("required", []))
+        required_props = set(schema.get("required", []))
         out += ["| Property | Type | Required | Description |\n", "|---|---|---|---|\n"]
         for prop, sub in schema["properties"].items():
             out.append(
-                f"| `{prop}` | {_cell(_schema_type(sub))} | {'yes' if prop in required else 'no'} | "
+                f"| `{prop}` | {_cell(_schema_type(sub))} | {'yes' if prop in required_props else 'no'} | "
                 f"{_cell(sub.get('description', ''))} |\n"
             )
     return "".join(out)

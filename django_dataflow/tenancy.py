@@ -126,7 +126,7 @@ def _enter(tenant: str, using: str) -> None:
     """
     from django_tenants.utils import get_tenant_model
 
-    db = connections[using]
+    db = _tenant_connection(using)
     model = get_tenant_model()
     quote = db.ops.quote_name
     paths = _search_path(tenant)
@@ -150,9 +150,15 @@ def _enter(tenant: str, using: str) -> None:
     db.search_path_set_schemas = paths
 
 
+def _tenant_connection(using: str) -> Any:
+    """The connection as django-tenants' DatabaseWrapper, which is untyped: set_schema, tenant and the
+    other schema attributes it adds are not on Django's BaseDatabaseWrapper."""
+    return connections[using]
+
+
 def _leave(previous: tuple[Any, bool], using: str) -> None:
     """Put the connection back in the schema (tenant object and include_public) it was in."""
-    db = connections[using]
+    db = _tenant_connection(using)
     tenant, include_public = previous
     if tenant is None:
         db.set_schema_to_public()
@@ -162,7 +168,7 @@ def _leave(previous: tuple[Any, bool], using: str) -> None:
 
 @contextmanager
 def _switched(tenant: str, using: str) -> Iterator[None]:
-    db = connections[using]
+    db = _tenant_connection(using)
     previous = (db.tenant, db.include_public_schema)
     _enter(tenant, using)
     try:
@@ -195,7 +201,7 @@ def public_scope(using: str = "default") -> Iterator[None]:
     if schema is None or schema == public_schema():
         yield
         return
-    db = connections[using]
+    db = _tenant_connection(using)
     previous = (db.tenant, db.include_public_schema)
     db.set_schema_to_public()
     try:
@@ -217,7 +223,7 @@ def worker_scope(schema: str | None, using: str = "default") -> Iterator[None]:
         return
     if schema is not None:
         _check_name(schema)
-    db = connections[using]
+    db = _tenant_connection(using)
     db.set_schema_to_public()
     try:
         if schema is not None:

@@ -31,4 +31,5 @@ class DataflowTenantRouter:
         from django.db import connections
         from django_tenants.utils import get_public_schema_name
 
-        return None if connections[db].schema_name == get_public_schema_name() else False
+        tenant_db: Any = connections[db]  # django-tenants' DatabaseWrapper (untyped) has schema_name
+        return None if tenant_db.schema_name == get_public_schema_name() else False

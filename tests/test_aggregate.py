@@ -248,6 +248,17 @@ class TestValues:
         )
         assert desk["mean"] == "120.00"
 
+    @on_postgresql
+    def test_nan_in_a_numeric_column_is_given_as_nan(self, sales: dict[str, Any]) -> None:
+        # Written by another program (Django refuses NaN): the sum and average are NaN, not a crash.
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {Product._meta.db_table} SET price = 'NaN' WHERE sku = 'D'")
+        (row,) = aggregate(
+            [{"$group": {"_id": None, "total": {"$sum": "$price"}, "mean": {"$avg": "$price"}}}],
+            "ProductAggregateNode",
+        )
+        assert row == {"_id": None, "total": "NaN", "mean": "NaN"}
+
     def test_sum_of_nothing_is_zero_and_avg_min_max_null(self, sales: dict[str, Any]) -> None:
         results = by_id(
             aggregate(

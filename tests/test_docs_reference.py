@@ -60,3 +60,15 @@ def test_check_mode_reports_stale_pages(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
     assert docs_reference.main(["--output", str(tmp_path)]) == 0
     assert docs_reference.main(["--check", "--output", str(tmp_path)]) == 0
+
+
+def test_usage_names_each_value_of_a_tuple_metavar() -> None:
+    """An option taking several values (metavar a tuple) is shown, not a TypeError."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--between", nargs=2, metavar=("LOW", "HIGH"))
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--dry-run", action="store_true")
+    between, limit, dry_run = (a for a in parser._actions if a.dest in ("between", "limit", "dry_run"))
+    assert docs_reference._option(between) == "[--between LOW HIGH]"
+    assert docs_reference._option(limit) == "[--limit LIMIT]"
+    assert docs_reference._option(dry_run) == "[--dry-run]"

@@ -176,3 +176,14 @@ def test_publish_refuses_a_staging_table_that_lost_rows() -> None:
     assert "10 rows were staged but 5 remain" in str(info.value)
     assert not Product.objects.exists()
     assert staging_tables() == []
+
+
+def test_a_node_type_this_process_lacks_is_named() -> None:
+    """A worker registering other models than the submitter refuses the job by its node type."""
+    from django_dataflow.runtime import partitioned
+
+    job, slices = partitioned.plan(load(rows(4)), 2, None, "default")
+    job["node_type"] = "WarehouseBulkCreateNode"
+    with pytest.raises(DataflowError, match="'WarehouseBulkCreateNode' is not registered in this process"):
+        partitioned.load_partition(job, 0, slices[0], None)
+    assert staging_tables() == []

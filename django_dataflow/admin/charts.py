@@ -49,7 +49,7 @@ def stacked_bars(
     step = max(1, -(-len(labels) // MAX_X_LABELS))
     for i, label in enumerate(labels):
         x = LEFT + i * bar
-        y = TOP + plot
+        y: float = TOP + plot
         for name, colour, values in series:
             value = values[i]
             if not value:

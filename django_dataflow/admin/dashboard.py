@@ -40,7 +40,7 @@ def dashboard_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpRespons
     data = stats.collect(days)
     labels = [day.strftime("%m-%d") for day in data.days]
     status_series = [
-        (str(label), STATUS_COLOURS[value],
+        (str(label), STATUS_COLOURS[RunStatus(value)],
          [data.runs_per_day.get(day, {}).get(value, 0) for day in data.days])
         for value, label in RunStatus.choices
     ]

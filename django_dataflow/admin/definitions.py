@@ -104,11 +104,12 @@ class WorkflowDefinitionAdmin(tenant_scope.HostTenantDefinitionMixin, admin.Mode
     @admin.display(description="last run")
     def last_run(self, obj: WorkflowDefinition) -> Any:
         """Status of the latest run of this definition, linked."""
-        run_id = getattr(obj, "last_run_id", None)
-        if run_id is None:
+        # Annotations of get_queryset(): both or neither (the latest run's id and its status).
+        run_id, status = getattr(obj, "last_run_id", None), getattr(obj, "last_run_status", None)
+        if run_id is None or status is None:
             return "-"
         url = reverse("admin:django_dataflow_workflowrun_change", args=[run_id])
-        return format_html('<a href="{}">{}</a>', url, RunStatus(obj.last_run_status).label)
+        return format_html('<a href="{}">{}</a>', url, RunStatus(status).label)
 
     # -- running
 

@@ -82,7 +82,7 @@ class WorkflowDefinitionForm(forms.ModelForm):
         # Text that is not JSON has its own error; building "no workflow" would only add a second.
         if self.has_error("workflow"):
             return
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # BaseModelForm._post_clean is not in django-stubs
 
 
 def other_tenant_refusal(form: forms.BaseForm, pinned: str) -> str | None:
@@ -121,7 +121,7 @@ class ScheduleForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         """On a tenant's host, a row naming another tenant or all tenants is refused."""
-        cleaned = super().clean()
+        cleaned = super().clean() or self.cleaned_data  # a clean() returning None keeps cleaned_data
         if self.pinned_tenant is None:
             return cleaned
         refused = other_tenant_refusal(self, self.pinned_tenant)
@@ -182,7 +182,7 @@ class RunForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         """Row inputs must be lists, as the bulk nodes read them; a tenant's host runs in it only."""
-        cleaned = super().clean()
+        cleaned = super().clean() or self.cleaned_data  # a clean() returning None keeps cleaned_data
         for name in self.workflow.row_inputs:
             value = cleaned.get(INPUT_PREFIX + name)
             if value is not None and not isinstance(value, list):

@@ -35,10 +35,10 @@ class HostTenantScheduleInlineMixin:
         tenant = host_tenant(request)
         return queryset if tenant is None else queryset.filter(tenant=tenant, all_tenants=False)
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         """No all_tenants box on a tenant's host."""
-        fields = list(super().get_fields(request, obj))  # type: ignore[misc]
-        return fields if host_tenant(request) is None else [f for f in fields if f != "all_tenants"]
+        fields = tuple(super().get_fields(request, obj))  # type: ignore[misc]
+        return fields if host_tenant(request) is None else tuple(f for f in fields if f != "all_tenants")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         """The tenant is shown, not chosen, on a tenant's host."""
@@ -49,7 +49,7 @@ class HostTenantScheduleInlineMixin:
         """On a tenant's host, a form pinned to it (ScheduleForm.pinned_tenant)."""
         tenant = host_tenant(request)
         if tenant is not None:
-            form = kwargs.get("form", self.form)  # type: ignore[attr-defined]
+            form = kwargs.get("form") or self.form  # type: ignore[attr-defined]
             kwargs["form"] = type(form.__name__, (form,), {"pinned_tenant": tenant})
         return super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
 

@@ -70,10 +70,10 @@ class ModelTriggerRuleAdmin(admin.ModelAdmin):
     search_fields = ("model", "definition__name")
     readonly_fields = ("created_at", "updated_at")
 
-    def get_fields(self, request: Any, obj: Any = None) -> list[str]:
+    def get_fields(self, request: Any, obj: Any = None) -> tuple[str, ...]:
         """The editable fields, then the timestamps of a saved row."""
-        fields = ["model", "event", "definition", "inputs", "per_row", "enabled"]
-        return fields if obj is None else [*fields, "created_at", "updated_at"]
+        fields = ("model", "event", "definition", "inputs", "per_row", "enabled")
+        return fields if obj is None else (*fields, "created_at", "updated_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         """A row fires in every tenant: added on the public host only."""

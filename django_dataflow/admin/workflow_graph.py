@@ -27,7 +27,7 @@ COLOURS = {
 }
 
 
-def _nodes(workflow: Any) -> list[dict[str, Any]]:
+def _nodes(workflow: Any) -> list[Mapping[str, Any]]:
     # Recorded run workflows are shown as stored: anything that is not a node with an id is ignored.
     nodes = workflow.get("nodes", []) if isinstance(workflow, Mapping) else []
     return [n for n in nodes if isinstance(n, Mapping) and n.get("id") is not None]
@@ -113,7 +113,7 @@ def workflow_svg(
         fill, stroke = COLOURS[state]
         node_type = str(node.get("type") or "?")
         detail = node_type
-        if state == "ran":
+        if state == "ran" and isinstance(stat, Mapping):  # "ran" means it is (said again for mypy)
             detail = f"{node_type} · {float(stat.get('seconds') or 0):.3f} s"
         elif state == "failed":
             detail = f"{node_type} · failed"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from django_dataflow.access import permission_name
 from django_dataflow.nodes.schema import PARAM_TYPES
+from django_dataflow.nodes.values import value_field
 
 if TYPE_CHECKING:
     from django.db import models
@@ -48,7 +49,7 @@ OPERATION_PARAM_TYPES: dict[str, dict[str, Any]] = {
 
 def field_schema(field: models.Field) -> dict[str, Any]:
     """The JSON Schema of one model field's value, from the PARAM_TYPES mapping."""
-    target = field.target_field if field.is_relation else field
+    target = value_field(field)
     kind = PARAM_TYPES.get(target.get_internal_type(), "string")
     if kind == "any JSON":
         return {}

@@ -20,7 +20,7 @@ from django_dataflow import conf
 from django_dataflow.bounds import text_problem
 from django_dataflow.exceptions import WorkflowValidationError
 from django_dataflow.nodes.base import ModelNode
-from django_dataflow.nodes.values import INTEGER_TYPES, InvalidValue, check_storable, to_python
+from django_dataflow.nodes.values import INTEGER_TYPES, InvalidValue, check_storable, to_python, value_field
 
 # Django's own field classes for which to_python() + get_db_prep_save() give back a value equal to
 # one of this exact type, that COPY writes alike (on PostgreSQL an int becomes Int4/Int8, the same
@@ -94,7 +94,7 @@ class Column(NamedTuple):
 
 
 def _passthrough(field: models.Field) -> type | None:
-    target = field.target_field if field.is_relation else field
+    target = value_field(field)
     if field.is_relation and type(field) is not models.ForeignKey:
         return None
     return PASSTHROUGH.get(type(target))
@@ -140,16 +140,18 @@ class RowEncoder:
         self._guards = self._value_guards(fields)
         self.start_chunk()
 
-    def _value_guards(self, fields: list[models.Field]) -> list[tuple[int, models.Field, int, int | None]]:
+    def _value_guards(
+        self, fields: list[models.Field]
+    ) -> list[tuple[int, models.Field, int | None, int | None]]:
         """(position, field, low, high) of the text and integer columns the hot loop passes through.
 
         Text: high is the longest text (max_length, else MAX_PARAMS_BYTES); integers: the column's
         range. A value outside goes through to_python/check_storable, which refuse it naming the
         field in the words every other path uses (NUL, lone surrogates, length, range).
         """
-        guards = []
+        guards: list[tuple[int, models.Field, int | None, int | None]] = []
         for position, field in enumerate(fields):
-            target = field.target_field if field.is_relation else field
+            target = value_field(field)
             passthrough = _passthrough(field)
             if passthrough is str:
                 limit = getattr(field, "max_length", None) or conf.max_params_bytes()
@@ -164,7 +166,7 @@ class RowEncoder:
             value = out[position]
             if type(value) is str:
                 clean = value.isascii() or not text_problem(value)
-                if len(value) <= high and "\x00" not in value and clean:
+                if high is not None and len(value) <= high and "\x00" not in value and clean:
                     continue
             elif type(value) is int:
                 if (low is None or value >= low) and (high is None or value <= high):

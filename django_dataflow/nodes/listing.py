@@ -137,12 +137,12 @@ def _built(
     key = (cls.entry.label, text, shape, ctx.using, timezone.get_current_timezone_name(), conf.generation())
     hit = _BUILT.get(key)
     if hit is not None and hit[0] is cls.entry:
-        return hit[1]._chain()
+        return hit[1].all()  # a clone of the cached queryset (all() is _chain())
     queryset = build()
     if len(_BUILT) >= _BUILT_MAX:
         _BUILT.clear()
     _BUILT[key] = (cls.entry, queryset)
-    return queryset._chain()
+    return queryset.all()
 
 
 _PLAIN = BaseManager.get_queryset

@@ -36,6 +36,7 @@ from django_dataflow.nodes.pg_copy import (
     sqlstate,
 )
 from django_dataflow.nodes.rows import data_size, iterate_data
+from django_dataflow.nodes.values import column_name
 from django_dataflow.runtime.context import RunContext
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def copy_create(node: type[ModelNode], data: Any, size: int, ctx: RunContext) ->
     fields = insert_columns(node.model, first)
     progress = _Progress(ctx, data)
     stream = encoded_rows(RowEncoder(node, connection, fields), rows, size, on_chunk=progress)
-    stream_copy(connection, node.model._meta.db_table, [f.column for f in fields], stream, fields, size)
+    stream_copy(connection, node.model._meta.db_table, [column_name(f) for f in fields], stream, fields, size)
     return progress.done
 
 
@@ -135,12 +136,12 @@ def copy_create_returning(node: type[ModelNode], data: Any, size: int, ctx: RunC
     stage = create_staging(connection, model, fields)
     encoder = RowEncoder(node, connection, fields)
     stream = encoded_rows(encoder, rows, size, on_chunk=progress, with_index=True)
-    stream_copy(connection, stage, [*(f.column for f in fields), ROW_COLUMN], stream, fields, size)
-    columns = ", ".join(quote(connection, f.column) for f in fields)
+    stream_copy(connection, stage, [*(column_name(f) for f in fields), ROW_COLUMN], stream, fields, size)
+    columns = ", ".join(quote(connection, column_name(f)) for f in fields)
     sql = (
         f"INSERT INTO {quote(connection, model._meta.db_table)} ({columns}) "
         f"SELECT {columns} FROM {stage} ORDER BY {ROW_COLUMN} "
-        f"RETURNING {quote(connection, model._meta.pk.column)}"
+        f"RETURNING {quote(connection, column_name(model._meta.pk))}"
     )
     try:
         with transaction.atomic(using=ctx.using), connection.cursor() as cursor:
@@ -190,7 +191,7 @@ def copy_upsert(
     progress = _Progress(ctx, data)
     stage = create_staging(connection, model, fields)
     stream = encoded_rows(encoder, rows, size, on_chunk=progress, with_index=True)
-    stream_copy(connection, stage, [*(f.column for f in fields), ROW_COLUMN], stream, fields, size)
+    stream_copy(connection, stage, [*(column_name(f) for f in fields), ROW_COLUMN], stream, fields, size)
     if not updates:
         # DO NOTHING would skip a repeated key silently; DO UPDATE refuses it (handled below).
         _refuse_duplicates(connection, stage, conflict, size)
@@ -227,10 +228,10 @@ def _upsert_sql(
     conflict: list[models.Field], updates: list[models.Field],
 ) -> str:
     """INSERT ... SELECT ... ON CONFLICT from the staging table, without its RETURNING clause."""
-    columns = ", ".join(quote(connection, f.column) for f in fields)
-    keys = ", ".join(quote(connection, f.column) for f in conflict)
+    columns = ", ".join(quote(connection, column_name(f)) for f in fields)
+    keys = ", ".join(quote(connection, column_name(f)) for f in conflict)
     if updates:
-        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in (quote(connection, f.column) for f in updates))
+        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in (quote(connection, column_name(f)) for f in updates))
         action = f"DO UPDATE SET {sets}"
     else:
         action = "DO NOTHING"
@@ -257,14 +258,14 @@ def _counted(connection: Any, sql: str) -> tuple[int, int]:
 def _keyed(connection: Any, model: type[models.Model], sql: str) -> tuple[list[Any], list[Any]]:
     """Run the upsert; (inserted primary keys, updated primary keys), for the triggers."""
     with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {quote(connection, model._meta.pk.column)}, (xmax = 0)")
+        cursor.execute(f"{sql} RETURNING {quote(connection, column_name(model._meta.pk))}, (xmax = 0)")
         rows = cursor.fetchall()
     return [pk for pk, inserted in rows if inserted], [pk for pk, inserted in rows if not inserted]
 
 
 def _refuse_duplicates(connection: Any, stage: str, keys: list[models.Field], size: int) -> None:
     """Name the first two input rows sharing a key (one statement cannot write a row twice)."""
-    columns = ", ".join(quote(connection, f.column) for f in keys)
+    columns = ", ".join(quote(connection, column_name(f)) for f in keys)
     with connection.cursor() as cursor:
         # Counting distinct keys is several times cheaper than grouping: group only when needed.
         cursor.execute(f"SELECT count(*) > count(DISTINCT ({columns})) FROM {stage}")
@@ -340,13 +341,13 @@ def copy_update(
     progress = _Progress(ctx, data)
     stage = create_staging(connection, model, fields, mask=True)
     stream = encoded_rows(encoder, stream_rows, size, on_chunk=progress, with_index=True)
-    columns = [*(f.column for f in fields), MASK_COLUMN, ROW_COLUMN]
+    columns = [*(column_name(f) for f in fields), MASK_COLUMN, ROW_COLUMN]
     stream_copy(connection, stage, columns, stream, fields, size)
     pk = fields[0]
     _refuse_duplicates(connection, stage, [pk], size)
     sets = []
     for bit, field in enumerate(fields[1:], start=1):
-        column = quote(connection, field.column)
+        column = quote(connection, column_name(field))
         if getattr(field, "auto_now", False) or encoder.all_mask & (1 << bit):
             sets.append(f"{column} = s.{column}")
         elif encoder.any_mask & (1 << bit):
@@ -354,7 +355,7 @@ def copy_update(
                 f"{column} = CASE WHEN s.{MASK_COLUMN} & {1 << bit} <> 0 THEN s.{column} ELSE t.{column} END"
             )
     positions = {f: bit for bit, f in enumerate(fields)}
-    key = quote(connection, pk.column)
+    key = quote(connection, column_name(pk))
     sql = (
         f"UPDATE {quote(connection, model._meta.db_table)} AS t SET {', '.join(sets)} "
         f"FROM {stage} AS s WHERE t.{key} = s.{key}"
@@ -389,7 +390,7 @@ def delete_ids(node: type[ModelNode], ids: list[Any], ctx: RunContext) -> int | 
     with connection.cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {quote(connection, node.model._meta.db_table)} "
-            f"WHERE {quote(connection, pk.column)} = ANY(%s)",
+            f"WHERE {quote(connection, column_name(pk))} = ANY(%s)",
             [values],
         )
         return int(cursor.rowcount)

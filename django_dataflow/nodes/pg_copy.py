@@ -17,6 +17,7 @@ from django.db import models
 
 from django_dataflow import sqlwatch
 from django_dataflow.exceptions import RowRejected
+from django_dataflow.nodes.values import column_name, value_field
 
 #: Column of a staging table holding the row's index in the input.
 ROW_COLUMN = "_dataflow_row"
@@ -65,7 +66,7 @@ def binary_types(connection: Any, fields: Sequence[models.Field], extra: int = 0
     registry = connection.connection.adapters.types
     names = []
     for field in fields:
-        target = field.target_field if field.is_relation else field
+        target = value_field(field)
         if not type(target).__module__.startswith("django.db.models."):
             return None
         info = registry.get(_TYPMOD.sub("", field.db_type(connection) or "").strip())
@@ -82,7 +83,7 @@ def create_staging(
     by the COPY, naming its line), then the update mask (when asked) and the input row index."""
     name = f"dataflow_stage_{uuid.uuid4().hex[:16]}"
     extra = (f", 0::bigint AS {MASK_COLUMN}" if mask else "") + f", 0::bigint AS {ROW_COLUMN}"
-    columns = ", ".join(quote(connection, f.column) for f in fields)
+    columns = ", ".join(quote(connection, column_name(f)) for f in fields)
     with connection.cursor() as cursor:
         # ON COMMIT DROP: the table never outlives the run, even if the node's own DROP is skipped.
         cursor.execute(

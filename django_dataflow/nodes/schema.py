@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
-from django_dataflow.nodes.values import records_converter
+from django_dataflow.nodes.values import records_converter, value_field
 
 if TYPE_CHECKING:
     from django_dataflow.registry import ModelEntry
@@ -94,12 +94,10 @@ class ModelSchema:
         for f in self.concrete_fields:
             if not f.editable:
                 continue
-            kind = PARAM_TYPES.get(f.get_internal_type(), "string")
-            if f.is_relation:
-                kind = PARAM_TYPES.get(f.target_field.get_internal_type(), "string")
+            kind = PARAM_TYPES.get(value_field(f).get_internal_type(), "string")
             required = not (f.has_default() or f.blank or f.null or f.primary_key)
             description = str(f.verbose_name)
-            if f.is_relation:
+            if f.is_relation and f.related_model is not None:  # a concrete relation always has one
                 description += f" (pk of {f.related_model._meta.label})"
             infos.append(ParamInfo(f.attname, f, kind, required, description))
         return infos

@@ -13,6 +13,7 @@ from django_dataflow.nodes.bulk import BATCH_HELP, BULK_VALIDATE_HELP, batch_siz
 from django_dataflow.nodes.params import flag
 from django_dataflow.nodes.pg_bulk import copy_unavailable, copy_upsert
 from django_dataflow.nodes.rows import check_deferred_constraints, data_size, instance_chunks
+from django_dataflow.nodes.values import column_name
 from django_dataflow.runtime.context import RunContext
 from django_dataflow.triggers.model_events import UpsertWrites, upsert_writes
 from django_dataflow.workflow.templating import is_template
@@ -130,11 +131,11 @@ class UpsertWriter:
     def _execute(self, fields: list[models.Field], rows: list[list[Any]], objs: list[Any]) -> int:
         qn = self.connection.ops.quote_name
         table = qn(self.model._meta.db_table)
-        columns = ", ".join(qn(f.column) for f in fields)
+        columns = ", ".join(qn(column_name(f)) for f in fields)
         row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        conflict = ", ".join(qn(f.column) for f in self.conflict)
+        conflict = ", ".join(qn(column_name(f)) for f in self.conflict)
         if self.updates:
-            sets = ", ".join(f"{qn(f.column)} = EXCLUDED.{qn(f.column)}" for f in self.updates)
+            sets = ", ".join(f"{qn(column_name(f))} = EXCLUDED.{qn(column_name(f))}" for f in self.updates)
             action = f"DO UPDATE SET {sets}"
         else:
             action = "DO NOTHING"
@@ -159,7 +160,7 @@ class UpsertWriter:
         self, cursor: Any, sql: str, params: list[Any], fields: list[models.Field], rows: list[list[Any]]
     ) -> tuple[list[Any], list[Any]]:
         """Run the statement; (inserted primary keys, updated primary keys)."""
-        pk = self.connection.ops.quote_name(self.model._meta.pk.column)
+        pk = self.connection.ops.quote_name(column_name(self.model._meta.pk))
         if self.postgres:
             cursor.execute(f"{sql} RETURNING {pk}, (xmax = 0)", params)
             written = cursor.fetchall()
@@ -179,7 +180,7 @@ class UpsertWriter:
         """SELECT `select` over the table's rows holding one of these rows' conflict keys."""
         qn = self.connection.ops.quote_name
         positions = [fields.index(f) for f in self.conflict]
-        keys = ", ".join(qn(f.column) for f in self.conflict)
+        keys = ", ".join(qn(column_name(f)) for f in self.conflict)
         row_sql = "(" + ", ".join(["%s"] * len(positions)) + ")"
         cursor.execute(
             f"SELECT {select} FROM {qn(self.model._meta.db_table)} WHERE ({keys}) IN "
@@ -225,7 +226,7 @@ class BulkUpsertMixin:
         size = batch_size(params)
         validate = flag(params, "validate", False)
 
-        def updates_for(first: dict[str, Any]) -> list[models.Field]:
+        def updates_for(first: Mapping[str, Any]) -> list[models.Field]:
             return explicit if explicit is not None else _default_updates(cls, first, conflict)
 
         writes = upsert_writes(cls.model)  # None: no trigger watches, no key leaves the database
@@ -263,7 +264,7 @@ class BulkUpsertMixin:
         return result
 
 
-def _default_updates(node: Any, first: dict[str, Any], conflict: list[models.Field]) -> list[models.Field]:
+def _default_updates(node: Any, first: Mapping[str, Any], conflict: list[models.Field]) -> list[models.Field]:
     meta = node.model._meta
     keys = {f.attname for f in conflict} | {meta.pk.attname}
     return [node.schema().field_for(a) for a in first if a not in keys]

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, models
+from django.db.models.fields.related import RelatedField
 from django.utils import timezone
 from django.utils.duration import duration_iso_string
 
@@ -38,6 +39,26 @@ _BOOLEAN_WORDS = {"true": True, "false": False, "yes": True, "no": False, "on": 
 
 class InvalidValue(WorkflowValidationError):
     """A value the model field refuses; names the field."""
+
+
+def value_field(field: models.Field) -> models.Field:
+    """The field whose values the column holds: a foreign key's target field, else the field itself."""
+    return field.target_field if isinstance(field, RelatedField) else field
+
+
+def column_name(field: models.Field) -> str:
+    """The field's database column (a field without one, like a many-to-many, cannot be written in SQL)."""
+    if field.column is None:
+        raise TypeError(f"field '{field.name}' of {field.model._meta.label} has no database column")
+    return field.column
+
+
+def concrete_field(model: type[models.Model], name: str) -> models.Field:
+    """The model's field called name (or by its attname) that has a column; anything else is refused."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise TypeError(f"'{name}' of {model._meta.label} is not a field with a database column")
+    return field
 
 
 def _messages(exc: ValidationError) -> str:
@@ -121,7 +142,7 @@ def check_storable(field: models.Field, value: Any, label: str) -> None:
                 f"field '{label}': ensure this value has at most {limit} characters (it has {len(value)})"
             )
         return
-    internal = (field.target_field if field.is_relation else field).get_internal_type()
+    internal = value_field(field).get_internal_type()
     if isinstance(value, int) and not isinstance(value, bool) and internal in INTEGER_TYPES:
         low, high = connections[conf.database()].ops.integer_field_range(internal)
         if (low is not None and value < low) or (high is not None and value > high):
@@ -179,7 +200,7 @@ def records_converter(fields: list[models.Field]) -> Callable[[list[dict[str, An
     """
     columns = []
     for field in fields:
-        internal = (field.target_field if field.is_relation else field).get_internal_type()
+        internal = value_field(field).get_internal_type()
         if internal not in _PLAIN_COLUMNS:
             columns.append((field.attname, _COLUMN_CONVERTERS.get(internal, jsonable)))
 

@@ -31,7 +31,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce
 
 from django_dataflow.exceptions import WorkflowValidationError, valid_names
-from django_dataflow.nodes.values import jsonable
+from django_dataflow.nodes.values import column_name, jsonable
 from django_dataflow.query import filters
 from django_dataflow.query.ordering import may_be_null, sort_expression
 from django_dataflow.query.paths import FieldPath, resolve
@@ -71,7 +71,10 @@ class OrderedPick(Aggregate):
         super().__init__(expression, **extra)
         self.order = order  # (table, column, descending)
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+    def as_sql(
+        self, compiler: Any, connection: Any, function: str | None = None, template: str | None = None,
+        arg_joiner: str | None = None, **extra: Any,
+    ) -> Any:
         """Refuse backends without ordered aggregates (SQLite before 3.44)."""
         if connection.vendor != "postgresql":
             raise WorkflowValidationError("$first/$last need PostgreSQL (ordered aggregates)")
@@ -80,7 +83,10 @@ class OrderedPick(Aggregate):
             f"{qn(table)}.{qn(column)} {'DESC NULLS FIRST' if desc else 'ASC NULLS LAST'}"
             for table, column, desc in self.order
         )
-        return super().as_sql(compiler, connection, ordering=ordering, **extra)
+        return super().as_sql(
+            compiler, connection, function=function, template=template, arg_joiner=arg_joiner,
+            ordering=ordering, **extra,
+        )
 
 
 @dataclass
@@ -378,7 +384,7 @@ class PipelineCompiler:
         if any(p.lookup not in (p.field.name, p.field.attname, "pk") for p, _ in plan.group_sort):
             raise self.error(f"{op} ordering must use the model's own columns")
         table = self.entry.model._meta.db_table
-        order = [(table, p.field.column, d if op == "$first" else not d) for p, d in plan.group_sort]
+        order = [(table, column_name(p.field), d if op == "$first" else not d) for p, d in plan.group_sort]
         return OrderedPick(column, order)
 
     def _shape(self, plan: Plan, row: dict[str, Any]) -> dict[str, Any]:
@@ -429,11 +435,14 @@ def _decimal(value: decimal.Decimal, operand: Any, op: str) -> decimal.Decimal:
     """Decimals at the column's scale (PostgreSQL and SQLite return different ones); an average
     keeps up to ten places, trailing zeros past the column's scale dropped (30.00, 7.50, 14.1666666667;
     never an exponent like 3E+1)."""
+    if not value.is_finite():
+        return value  # NaN or +-Infinity (a PostgreSQL numeric column can hold them): no scale applies
     places = getattr(getattr(operand, "field", None), "decimal_places", None)
     scale = places if isinstance(places, int) else 0
     if op == "$avg" or not isinstance(places, int):
         value = value.quantize(decimal.Decimal("1e-10")).normalize()
-        if value.as_tuple().exponent > -scale:
+        exponent = value.as_tuple().exponent  # an int, value being finite (a str for NaN, Infinity)
+        if isinstance(exponent, int) and exponent > -scale:
             value = value.quantize(decimal.Decimal(1).scaleb(-scale))
         return value
     return value.quantize(decimal.Decimal(1).scaleb(-places))

@@ -82,14 +82,14 @@ class Like(lookups.Lookup):
 
     lookup_name = registered_as = "dataflow_like"
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         """LIKE; SQLite's LIKE ignores case, so there the pattern becomes a GLOB."""
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         if connection.vendor == "sqlite":
-            rhs_params = [like_to_glob(p) if isinstance(p, str) else p for p in rhs_params]
-            return f"{lhs} GLOB {rhs}", [*lhs_params, *rhs_params]
-        return f"{lhs} LIKE {rhs}", [*lhs_params, *rhs_params]
+            rhs_params = tuple(like_to_glob(p) if isinstance(p, str) else p for p in rhs_params)
+            return f"{lhs} GLOB {rhs}", (*lhs_params, *rhs_params)
+        return f"{lhs} LIKE {rhs}", (*lhs_params, *rhs_params)
 
 
 class ILike(lookups.Lookup):
@@ -97,11 +97,11 @@ class ILike(lookups.Lookup):
 
     lookup_name = registered_as = "dataflow_ilike"
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         """ILIKE on PostgreSQL, LIKE with PostgreSQL's backslash escape on SQLite."""
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        params = [*lhs_params, *rhs_params]
+        params = (*lhs_params, *rhs_params)
         if connection.vendor == "postgresql":
             return f"{lhs} ILIKE {rhs}", params
         if connection.vendor == "sqlite":

@@ -88,10 +88,10 @@ def visible_fields(entry: ModelEntry) -> dict[str, models.Field | ForeignObjectR
         concrete = getattr(f, "concrete", False)
         # Relations that are not a column of this table are followed only to registered models;
         # a concrete FK to an unregistered model can still be compared by its key value.
-        if f.is_relation and not concrete and get_entry(f.related_model) is None:
+        if f.is_relation and not concrete and (f.related_model is None or get_entry(f.related_model) is None):
             continue
         names[f.name] = f
-        if concrete:
+        if concrete and isinstance(f, models.Field):
             names[f.attname] = f
     if not entry.hides(meta.pk):
         names["pk"] = meta.pk
@@ -139,7 +139,7 @@ def _resolve(entry: ModelEntry, dotted: str) -> FieldPath:
             _check_json_keys(dotted, keys)
             lookup = LOOKUP_SEP.join([*lookups, field.name, *keys])
             return FieldPath(dotted, lookup, field, keys, many, tuple(hops))
-        if not field.is_relation:
+        if not field.is_relation and isinstance(field, models.Field):  # reverse relations are relations
             if not last:
                 raise WorkflowValidationError(
                     f"'{part}' in '{dotted}' is a {field.get_internal_type()}, not a relation or JSONField"
@@ -148,7 +148,7 @@ def _resolve(entry: ModelEntry, dotted: str) -> FieldPath:
             return FieldPath(dotted, LOOKUP_SEP.join([*lookups, name]), field, many=many, hops=tuple(hops))
         concrete_fk = getattr(field, "concrete", False) and (field.many_to_one or field.one_to_one)
         if last:
-            if concrete_fk:
+            if concrete_fk and isinstance(field, models.Field):  # a reverse relation is never concrete
                 lookup = LOOKUP_SEP.join([*lookups, field.attname])
                 return FieldPath(dotted, lookup, field, many=many, hops=tuple(hops))
             raise WorkflowValidationError(
@@ -156,15 +156,17 @@ def _resolve(entry: ModelEntry, dotted: str) -> FieldPath:
             )
         if part != field.name:
             raise WorkflowValidationError(f"'{part}' in '{dotted}' is a key value; use '{field.name}'")
-        related = get_entry(field.related_model) if field.related_model else None
+        related_model = field.related_model
+        assert related_model is not None  # visible_fields() drops relations without a model (generic)
+        related = get_entry(related_model)
         if related is None:
             raise WorkflowValidationError(
-                f"'{dotted}' follows '{part}' to {field.related_model._meta.label}, "
+                f"'{dotted}' follows '{part}' to {related_model._meta.label}, "
                 "which is not registered with django_dataflow"
             )
         lookups.append(field.name)
         hops.append(Hop(LOOKUP_SEP.join(lookups), related, bool(concrete_fk)))
-        many = many or field.one_to_many or field.many_to_many
+        many = many or bool(field.one_to_many or field.many_to_many)
         current = related
     raise AssertionError("unreachable")  # pragma: no cover
 

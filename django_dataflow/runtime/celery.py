@@ -82,7 +82,7 @@ class CeleryRuntime:
         from django_dataflow.runtime import records
 
         definition = workflow if isinstance(workflow, WorkflowDefinition) else None
-        built = definition.build() if definition is not None else as_workflow(workflow)
+        built = workflow.build() if isinstance(workflow, WorkflowDefinition) else as_workflow(workflow)
         data = built.to_dict()  # strict: exactly what the worker rebuilds, refused up front if lossy
         inputs = {} if inputs is None else dict(inputs)
         check_inputs(set(built.input_names), inputs, built.row_inputs)

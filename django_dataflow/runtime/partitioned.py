@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from django.db import connections, transaction
+from django.db import connections, models, transaction
 
 from django_dataflow import conf
 from django_dataflow.exceptions import DataflowError, RunTimeout, WorkflowValidationError
@@ -22,8 +22,12 @@ from django_dataflow.nodes.encoding import RowEncoder, encoded_rows
 from django_dataflow.nodes.pg_bulk import copy_unavailable, insert_columns, stream_copy
 from django_dataflow.nodes.pg_copy import ROW_COLUMN, quote
 from django_dataflow.nodes.rows import check_deferred_constraints
+from django_dataflow.nodes.values import column_name, concrete_field
 from django_dataflow.registry import get_node_class
 from django_dataflow.tenancy import tenant_scope, validate_tenant
+
+if TYPE_CHECKING:
+    from django_dataflow.nodes.base import ModelNode
 
 #: Registered names of the tasks (runtime/partition_tasks.py).
 LOAD_TASK = "django_dataflow.load_partition"
@@ -80,9 +84,14 @@ def plan(workflow: Any, partitions: int, inputs: Mapping[str, Any] | None, using
     return job, slices
 
 
-def _node_and_fields(job: Mapping[str, Any]) -> tuple[Any, list]:
+def _node_and_fields(job: Mapping[str, Any]) -> tuple[type[ModelNode], list[models.Field]]:
     node = get_node_class(job["node_type"])
-    return node, [node.model._meta.get_field(name) for name in job["columns"]]
+    if node is None:
+        # A worker whose DATAFLOW settings register other models than the submitting process's.
+        raise DataflowError(
+            f"partitioned load: node type '{job['node_type']}' is not registered in this process"
+        )
+    return node, [concrete_field(node.model, name) for name in job["columns"]]
 
 
 def load_partition(job: Mapping[str, Any], index: int, rows: list[Any], tenant: str | None) -> dict[str, Any]:
@@ -93,7 +102,7 @@ def load_partition(job: Mapping[str, Any], index: int, rows: list[Any], tenant: 
     using = job["using"]
     connection = connections[using]
     table = staging_name(job["job_id"], index)
-    columns = ", ".join(quote(connection, f.column) for f in fields)
+    columns = ", ".join(quote(connection, column_name(f)) for f in fields)
     size = batch_size(job["params"])
     with tenant_scope(tenant), transaction.atomic(using=using):
         with connection.cursor() as cursor:
@@ -112,18 +121,21 @@ def load_partition(job: Mapping[str, Any], index: int, rows: list[Any], tenant: 
             on_chunk=lambda n: done.__setitem__(0, n),
         )
         try:
-            stream_copy(connection, table, [*(f.column for f in fields), ROW_COLUMN], stream, fields, size)
+            columns_and_row = [*(column_name(f) for f in fields), ROW_COLUMN]
+            stream_copy(connection, table, columns_and_row, stream, fields, size)
         except DataflowError as exc:
             raise DataflowError(f"partition {index}: {exc}") from exc
     return {"partition": index, "rows": done[0]}
 
 
-def publish(job: Mapping[str, Any], loaded: list[Mapping[str, Any]], tenant: str | None) -> dict[str, Any]:
+def publish(
+    job: Mapping[str, Any], loaded: Sequence[Mapping[str, Any]], tenant: str | None
+) -> dict[str, Any]:
     """Move every staged row into the target in one transaction, then drop the staging tables."""
     node, fields = _node_and_fields(job)
     using = job["using"]
     connection = connections[using]
-    columns = ", ".join(quote(connection, f.column) for f in fields)
+    columns = ", ".join(quote(connection, column_name(f)) for f in fields)
     union = " UNION ALL ".join(f"SELECT {columns}, {ROW_COLUMN} FROM {t}" for t in Job(job).tables)
     try:
         with tenant_scope(tenant), transaction.atomic(using=using):

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from django.db import connections
+from django.db import connections, models
 from django.db.models import F
 from django.utils import timezone
 
 from django_dataflow import tenancy
 from django_dataflow.exceptions import DataflowError, NodeExecutionError
 from django_dataflow.models import RunStatus, WorkflowRun
-from django_dataflow.nodes.values import jsonable
+from django_dataflow.nodes.values import column_name, concrete_field, jsonable
 from django_dataflow.runtime import executor
 from django_dataflow.runtime.context import RunContext
 from django_dataflow.workflow.graph import Workflow
@@ -88,12 +88,14 @@ def lock_and_claim_run(run_id: str, using: str, key: int) -> tuple[bool, Workflo
         connection, _LOCK_AND_CLAIM.format(table=table),
         [key, RunStatus.RUNNING, timezone.now(), run_id, *RESTARTABLE],
     )
+    assert row is not None  # the lock CTE gives one row whether or not a run was claimed
     held, claimed = bool(row[0]), row[1] is not None
     if not claimed:
         return held, None
-    fields = [WorkflowRun._meta.get_field(n) for n in ("workflow", "inputs", "trigger")]
+    fields = [_json_field(n) for n in ("workflow", "inputs", "trigger")]
+    # No expression: JSONField.from_db_value only looks at it for KeyTransform (django-stubs wants one).
     workflow, inputs, trigger = (
-        f.from_db_value(value, None, connection) if isinstance(value, str) else value
+        f.from_db_value(value, None, connection) if isinstance(value, str) else value  # type: ignore[arg-type]
         for f, value in zip(fields, (row[2], row[3], row[9]), strict=True)
     )
     run = WorkflowRun(
@@ -102,6 +104,12 @@ def lock_and_claim_run(run_id: str, using: str, key: int) -> tuple[bool, Workflo
     )
     run._state.adding, run._state.db = False, using
     return True, run
+
+
+def _json_field(name: str) -> models.JSONField:
+    field = WorkflowRun._meta.get_field(name)
+    assert isinstance(field, models.JSONField)  # workflow, inputs and trigger are JSONFields
+    return field
 
 
 def execute_recorded(
@@ -152,12 +160,12 @@ def _update_and_unlock(using: str, pk: Any, values: dict[str, Any], key: int) ->
     quote = connection.ops.quote_name
     columns, params = [], []
     for name, value in values.items():
-        field = meta.get_field(name)
-        columns.append(f"{quote(field.column)} = %s")
+        field = concrete_field(WorkflowRun, name)
+        columns.append(f"{quote(column_name(field))} = %s")
         params.append(field.get_db_prep_save(value, connection))
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {', '.join(columns)} "
-        f"WHERE {quote(meta.pk.column)} = %s RETURNING pg_advisory_unlock(%s::bigint)"
+        f"WHERE {quote(column_name(meta.pk))} = %s RETURNING pg_advisory_unlock(%s::bigint)"
     )
     _prepared(connection, sql, [*params, meta.pk.get_db_prep_value(pk, connection), key])
 

@@ -50,9 +50,9 @@ def resend_stale_runs(
     tenant: the schema whose runs to look at (with django-tenants every tenant records its own).
     """
     with tenancy.tenant_scope(tenant, using):
-        runs = stale_pending_runs(using, older_than).only("run_id", "created_at")
-        runs = list(runs if limit is None else runs[:limit])
-        outcomes = []
+        stale = stale_pending_runs(using, older_than).only("run_id", "created_at")
+        runs = list(stale if limit is None else stale[:limit])
+        outcomes: list[Resent] = []
         for run in runs:
             error = None
             if not dry_run:

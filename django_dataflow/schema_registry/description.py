@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models.fields.related import RelatedField
 
 if TYPE_CHECKING:
     from django_dataflow.models import RegisteredModel
@@ -85,10 +86,12 @@ def describe_model(
 ) -> ModelDescription:
     """The description of a model class: its own table's concrete columns (a proxy: its concrete
     model's; a multi-table child: the child table, whose key references the parent's)."""
-    meta = model._meta.concrete_model._meta if model._meta.proxy else model._meta
+    concrete = model._meta.concrete_model if model._meta.proxy else model
+    assert concrete is not None  # ModelBase gives every proxy model its concrete_model
+    meta = concrete._meta
     return ModelDescription(
         app_label=model._meta.app_label,
-        model_name=model._meta.object_name,
+        model_name=model.__name__,  # what Options.object_name is set to (typed str | None)
         node_name=node_name or model.__name__,
         table=meta.db_table,
         fields=[describe_field(f) for f in meta.local_concrete_fields],
@@ -121,7 +124,7 @@ def describe_field(f: models.Field) -> dict[str, Any]:
         "blank": f.blank,
         "unique": f.unique,
         "primary_key": f.primary_key,
-        "db_index": f.db_index,
+        "db_index": f.db_index,  # type: ignore[attr-defined]  # set in Field.__init__, not in django-stubs
         "default": describe_default(f),
         "relation": describe_relation(f),
     }
@@ -152,9 +155,10 @@ def describe_relation(f: models.Field) -> dict[str, Any] | None:
     """Where a ForeignKey/OneToOneField points: table and column, and how to rebuild it."""
     if not (f.is_relation and f.concrete and (f.many_to_one or f.one_to_one)):
         return None
+    assert isinstance(f, RelatedField) and f.remote_field is not None  # a concrete FK or one-to-one
     target = f.target_field
     column_field = target
-    while column_field.is_relation:  # a key referencing a key (a multi-table child's pk)
+    while isinstance(column_field, RelatedField):  # a key referencing a key (a multi-table child's pk)
         column_field = column_field.target_field
     on_delete = getattr(f.remote_field.on_delete, "__name__", "")
     relation = {

@@ -132,7 +132,9 @@ def table_findings(connection: Any, entries: list[ModelEntry]) -> list[Finding]:
         tables = set(connection.introspection.table_names(cursor, include_views=True))
         findings = []
         for entry in entries:
-            meta = entry.model._meta.concrete_model._meta
+            concrete = entry.model._meta.concrete_model
+            assert concrete is not None  # ModelBase sets it on every model class (itself unless a proxy)
+            meta = concrete._meta
             if meta.db_table not in tables:
                 findings.append(
                     Finding(

@@ -62,6 +62,7 @@ class _LabelOnlyConfig(AppConfig):
 
     def import_models(self) -> None:
         """Share the registry's dict, so models created later are this app's models."""
+        assert self.apps is not None  # Apps.populate() sets it before it imports the models
         self.models = self.apps.all_models[self.label]
 
 
@@ -271,7 +272,9 @@ def _relation_targets(
     while pending:
         for item in pending.pop().fields:
             table = (item.get("relation") or {}).get("table")
-            target = known.get(table) if table else None
+            if not table:
+                continue
+            target = known.get(table)
             if target is None or table in have or target.label in labels:
                 continue
             have.add(table)

@@ -21,7 +21,7 @@ from django_dataflow.registry import ModelEntry, registry
 def registered_model_keys() -> dict[tuple[str, str], ModelEntry]:
     """(app_label, lowercased model name) -> entry, for every managed code-registered model."""
     return {
-        (e.model._meta.app_label, e.model._meta.model_name): e
+        (e.model._meta.app_label, e.model.__name__.lower()): e  # Options.model_name, typed str | None
         for e in registry().entries()
         if not e.dynamic and e.model._meta.managed
     }

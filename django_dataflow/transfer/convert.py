@@ -17,7 +17,7 @@ from django.db import connections, models
 from django_dataflow import conf
 from django_dataflow.exceptions import WorkflowValidationError, valid_names
 from django_dataflow.nodes.encoding import PASSTHROUGH
-from django_dataflow.nodes.values import INTEGER_TYPES, check_storable, to_python
+from django_dataflow.nodes.values import INTEGER_TYPES, check_storable, to_python, value_field
 from django_dataflow.transfer.errors import UsageError
 
 _STRUCTURED = frozenset({"JSONField", "ArrayField", "HStoreField"})
@@ -45,7 +45,7 @@ def _converter(field: models.Field) -> Callable[[Any], Any]:
         check_storable(field, converted, label)
         return converted
 
-    target = field.target_field if field.is_relation else field
+    target = value_field(field)
     exact = not field.is_relation or type(field) is models.ForeignKey
     kind = PASSTHROUGH.get(type(target)) if exact else None
     if kind is str:
@@ -163,6 +163,7 @@ class RowConverter:
         for key, field, to_value, structured in self.plan(tuple(values)):
             if field is None:
                 continue
+            assert to_value is not None  # _column gives every column with a field its converter
             value = values[key]
             if self.text_cells:
                 if value == "":

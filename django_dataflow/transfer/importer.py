@@ -8,7 +8,7 @@ one transaction: a bad row (default) or any database refusal leaves nothing writ
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -111,7 +111,7 @@ def converter_for(entry: ModelEntry, spec: ImportSpec) -> RowConverter:
 
 def stream(
     reader: Reader, converter: RowConverter, rejects: RejectFile | None, lines: LineMap | None = None
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     """Converted rows of the reader; a bad row raises BadRow, or goes to the reject file."""
     index = 0
     unit = reader.unit

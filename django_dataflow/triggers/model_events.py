@@ -78,7 +78,9 @@ class ModelTrigger:
             inputs["pk"] = pks[0]
             if self.inputs is not None and instance is not None:
                 inputs.update(self.inputs(instance))
-        trigger = {"kind": "model", "model": self.label, "event": self.event, "pks": list(pks)}
+        trigger: dict[str, Any] = {
+            "kind": "model", "model": self.label, "event": self.event, "pks": list(pks)
+        }
         if self.rule is not None:
             trigger["rule"] = self.rule
         origin = Origin.after(trigger, active)

@@ -77,7 +77,7 @@ def schedule_problems(schedule: DefinitionSchedule) -> dict[str, list[str]]:
             crontab_parts(schedule.crontab)
         except ValueError as exc:
             problems["crontab"] = [str(exc)]
-    elif schedule.interval_seconds < 1:
+    elif schedule.interval_seconds is not None and schedule.interval_seconds < 1:
         problems["interval_seconds"] = ["interval_seconds must be at least 1"]
     if not isinstance(schedule.inputs, dict):
         problems["inputs"] = [f"inputs must be a dict, not {type(schedule.inputs).__name__}"]
@@ -170,9 +170,9 @@ def next_run(schedule: DefinitionSchedule, now: dt.datetime | None = None) -> dt
         return None
     now = now or timezone.now()
     last = task.last_run_at or task.date_changed or now  # what beat's DatabaseScheduler assumes
-    schedule = task.schedule
-    schedule.nowfun = lambda: now  # celery's schedules compute "remaining" from their own clock
-    return now + schedule.remaining_estimate(last)
+    beat_schedule = task.schedule
+    beat_schedule.nowfun = lambda: now  # celery's schedules compute "remaining" from their own clock
+    return now + beat_schedule.remaining_estimate(last)
 
 
 def _tenants(schedule: DefinitionSchedule) -> list[str | None]:

@@ -28,7 +28,7 @@ class Command(BaseCommand):
             entries = [e for e in entries if wanted in (e.label, e.name, e.label.lower())]
             if not entries:
                 raise CommandError(f"No registered model {wanted!r}.")
-        catalog = [
+        catalog: list[dict[str, Any]] = [
             {
                 "model": entry.label,
                 "name": entry.name,

@@ -50,11 +50,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """List or send, one line per run, then a summary; exit 1 when a send failed."""
-        from django_dataflow.runtime.resend import resend_stale_runs
+        from django_dataflow.runtime.resend import Resent, resend_stale_runs
 
         alias = options["database"] or conf.database()
         queue = options["queue"] or conf.celery_queue()
-        outcomes = []
+        outcomes: list[Resent] = []
         for schema in self._schemas(alias, options["tenant"]):
             limit = options["limit"] if options["limit"] is None else options["limit"] - len(outcomes)
             if limit == 0:

@@ -208,7 +208,7 @@ class Command(BaseCommand):
                 names = tenancy.tenant_schemas(conf.database())
                 if not names:
                     raise tenancy.TenantError("--all-tenants: there are no tenants")
-                return names
+                return [*names]  # a list[str] is not a list[str | None]
             tenancy.validate_tenant(options["tenant"])
             return [options["tenant"]]
         except tenancy.TenantError as exc:
