@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from django_dataflow.tenancy import request_tenant as host_tenant
 
@@ -94,6 +96,17 @@ class HostTenantDefinitionMixin:
             or inline.has_delete_permission(request, obj)
             for inline in self._scoped_inlines(request, obj)
         )
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        """On a tenant's host, back to the definition's page: its history (Django's LogEntry, one
+        shared table) holds what admins did from every tenant's host, other tenants' schedules too."""
+        if host_tenant(request) is None:
+            return super().history_view(request, object_id, extra_context)  # type: ignore[misc]
+        messages.info(request, "The change history of a shared definition is shown on the public host "
+                               "only: it lists changes made from every tenant's host.")
+        opts = self.model._meta  # type: ignore[attr-defined]
+        return redirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[object_id],
+                                current_app=self.admin_site.name))  # type: ignore[attr-defined]
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         """On a tenant's host the definition is not saved (its fields are read-only there anyway)."""

@@ -262,6 +262,27 @@ def test_a_definition_is_read_only_on_a_tenant_host(root: User, definition: Work
     assert WorkflowDefinition.objects.get(pk=definition.pk).enabled is False
 
 
+def test_a_definitions_history_is_shown_on_the_public_host_only(
+    root: User, definition: WorkflowDefinition,
+) -> None:
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    # What saving beta's schedules inline on beta.test logs: one shared LogEntry table.
+    LogEntry.objects.create(
+        user=root, content_type=ContentType.objects.get_for_model(WorkflowDefinition),
+        object_id=str(definition.pk), object_repr=str(definition), action_flag=CHANGE,
+        change_message="Added schedule for tenant beta",
+    )
+    history = reverse("admin:django_dataflow_workflowdefinition_history", args=[definition.pk])
+    response = admin_on("alpha.test", root).get(history, follow=True)
+    assert response.redirect_chain == [(change_url(definition), 302)]
+    assert "shown on the public host only" in response.content.decode()
+    assert "tenant beta" not in response.content.decode()
+    public = admin_on(PUBLIC_HOST, root).get(history)
+    assert public.status_code == 200 and "Added schedule for tenant beta" in public.content.decode()
+
+
 # ------------------------------------------------------------------------------------ run now
 
 
