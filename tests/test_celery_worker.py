@@ -13,7 +13,6 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -353,18 +352,7 @@ def test_wait_on_update_sees_a_failed_run_and_the_error_is_raised(worker: Worker
 
 
 def test_dataflow_run_wait_on_a_terminal_shows_an_async_run(worker: WorkerProcess, tmp_path: Path) -> None:
-    from django.core.management import call_command
-    from django.core.management.base import CommandError
-
-    from tests.commands.helpers import TerminalOutput
-
-    def command(*args: str) -> tuple[int, str, str]:
-        out, err = StringIO(), TerminalOutput()
-        try:
-            call_command("dataflow_run", *args, stdout=out, stderr=err, no_color=True)
-        except CommandError as exc:
-            return exc.returncode, out.getvalue(), err.getvalue()
-        return 0, out.getvalue(), err.getvalue()
+    from tests.commands.helpers import run_on_a_terminal as command
 
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
     good.write_text(json.dumps(create_workflow("{{sku}}").to_dict()))

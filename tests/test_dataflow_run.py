@@ -18,7 +18,7 @@ from django.core.management.base import CommandError
 from django_dataflow import WorkflowBuilder
 from django_dataflow.models import WorkflowDefinition, WorkflowRun
 from shop.models import Order, Product
-from tests.commands.helpers import TerminalOutput
+from tests.commands.helpers import run_on_a_terminal
 from tests.conftest import db_state
 
 pytestmark = pytest.mark.django_db
@@ -150,16 +150,6 @@ def test_async_submits_and_wait_returns_the_results(
     assert waited["status"] == "succeeded"
     assert waited["results"]["order"]["quantity"] == 2
     assert WorkflowRun.objects.get(pk=waited["run_id"]).status == "succeeded"
-
-
-def run_on_a_terminal(*args: str) -> tuple[int, str, str]:
-    """The command with a stderr that says it is a terminal: (exit code, stdout, stderr)."""
-    out, err = StringIO(), TerminalOutput()
-    try:
-        call_command("dataflow_run", *args, stdout=out, stderr=err, no_color=True)
-    except CommandError as exc:
-        return exc.returncode, out.getvalue(), err.getvalue()
-    return 0, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.django_db(transaction=True)  # --wait needs the submission committed

@@ -1,4 +1,4 @@
-"""Running the transfer commands in process: (exit code, stdout, stderr or error message)."""
+"""Running the commands in process: (exit code, stdout, stderr or error message)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,16 @@ def call(*args: Any, stdout: StringIO | None = None) -> tuple[int, str, str]:
         call_command(*[str(a) for a in args], stdout=out, stderr=err)
     except CommandError as exc:
         return exc.returncode, out.getvalue(), str(exc)
+    return 0, out.getvalue(), err.getvalue()
+
+
+def run_on_a_terminal(*args: str) -> tuple[int, str, str]:
+    """dataflow_run with a stderr that says it is a terminal: (exit code, stdout, stderr)."""
+    out, err = StringIO(), TerminalOutput()
+    try:
+        call_command("dataflow_run", *args, stdout=out, stderr=err, no_color=True)
+    except CommandError as exc:
+        return exc.returncode, out.getvalue(), err.getvalue()
     return 0, out.getvalue(), err.getvalue()
 
 
