@@ -250,6 +250,7 @@ def test_read_only_columns_of_an_export_are_ignored(tmp_path: Path) -> None:
         (["shop.Product", "{csv}", "--user", "nobody"], "--user 'nobody': no such user"),
         (["shop.Product", "{csv}", "--tenant", "acme"], "django-tenants is not installed"),
         (["shop.Product", "{csv}", "--wait"], "--wait goes with --async"),
+        (["shop.Product", "{csv}", "--async", "--timeout", "5"], "--timeout goes with --async --wait"),
         (["shop.Product", "-", "--format", "csv", "--async"], "--async cannot read standard input"),
     ],
 )
@@ -283,6 +284,18 @@ def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
     Product.objects.all().delete()
     code, out, _ = call("dataflow_import", "shop.Product", path, "--batch-size", "10")
     assert code == 0 and "\r" not in out and "rows" not in out
+
+
+def test_a_failed_import_on_a_terminal_ends_the_bar_and_exits_1(tmp_path: Path, unchanged_db: Any) -> None:
+    text = "name,sku,price\n" + "".join(f"P{i},S-{i},{i}\n" for i in range(25)) + "Bad,S-x,oops\n"
+    terminal = TerminalOutput()
+    code, out, message = call(
+        "dataflow_import", "shop.Product", write(tmp_path / "p.csv", text), "--batch-size", "10",
+        stdout=terminal,
+    )
+    assert code == 1 and "import failed, nothing was written: line 27: field 'price'" in message
+    assert "\r" in out and out.endswith("\n")  # the bar was drawn, then its line ended before the error
+    assert "Imported" not in out
 
 
 def test_more_rows_than_max_bulk_rows_fail_naming_the_setting(tmp_path: Path, settings: Any) -> None:

@@ -17,10 +17,11 @@ from django.core import signing
 from django_dataflow import LocalRuntime
 from django_dataflow.exceptions import WorkflowValidationError
 from django_dataflow.models import WorkflowRun
+from django_dataflow.runtime.handle import RunHandle
 from django_dataflow.transfer.importer import ImportSpec, entry_for, workflow_for
 from django_dataflow.transfer.references import MARKER, make_reference
 from shop.models import Product
-from tests.commands.helpers import call, write
+from tests.commands.helpers import TerminalOutput, call, write
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,12 +32,59 @@ def test_async_wait_imports_through_a_recorded_run(tmp_path: Path) -> None:
     path = write(tmp_path / "p.csv", CSV)
     code, out, message = call("dataflow_import", "shop.Product", path, "--async", "--wait")
     assert code == 0, message
-    assert "Submitted the import" in out and "2 created" in out
     run = WorkflowRun.objects.get()
-    assert run.status == "succeeded" and str(run.run_id) in out
+    assert run.status == "succeeded"
+    # Not a terminal: the two report lines only, the run followed without polling its row.
+    assert out.splitlines() == [
+        f"Submitted the import of {path} into shop.Product: run {run.run_id}.",
+        f"Imported {path} into shop.Product: 2 created.",
+    ]
     # The broker and the run row carry a signed reference, never the rows.
     assert set(run.inputs["rows"]) == {MARKER} and "A-1" not in str(run.inputs)
     assert sorted(Product.objects.values_list("sku", flat=True)) == ["A-1", "B-1"]
+
+
+def test_async_wait_on_a_terminal_shows_the_run_like_dataflow_run(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", CSV)
+    code, out, message = call(
+        "dataflow_import", "shop.Product", path, "--async", "--wait", stdout=TerminalOutput()
+    )
+    assert code == 0, message
+    run = WorkflowRun.objects.get()
+    lines = out.splitlines()
+    assert lines[0] == f"Submitted the import of {path} into shop.Product: run {run.run_id}."
+    assert lines[1].startswith("import: done, 2 rows in ")
+    assert lines[2:] == [f"run {run.run_id}: succeeded", f"Imported {path} into shop.Product: 2 created."]
+
+
+def test_async_wait_on_a_terminal_shows_a_failed_import_and_exits_1(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", "name,sku,price\nA,A-1,1\nB,B-1,oops\n")
+    code, out, message = call(
+        "dataflow_import", "shop.Product", path, "--async", "--wait", stdout=TerminalOutput()
+    )
+    assert code == 1 and message.startswith("import failed, nothing was written: ")
+    assert "line 3: field 'price'" in message
+    run = WorkflowRun.objects.get()
+    assert run.status == "failed"
+    assert out.splitlines()[1:] == [f"run {run.run_id}: failed"]  # the node never finished
+    assert not Product.objects.exists()
+
+
+def test_a_wait_that_times_out_says_the_import_goes_on(tmp_path: Path, monkeypatch: Any) -> None:
+    # A broker without a worker: the run is recorded and never picked up.
+    monkeypatch.setattr(RunHandle, "_dispatch", lambda self: None)
+    path = write(tmp_path / "p.csv", CSV)
+    code, out, message = call(
+        "dataflow_import", "shop.Product", path, "--async", "--wait", "--timeout", "0",
+        stdout=TerminalOutput(),
+    )
+    run = WorkflowRun.objects.get()
+    assert code == 1 and run.status == "pending"
+    assert message == (
+        f"gave up waiting: run {run.run_id} is still pending after 0.0s; the import goes on "
+        "(its WorkflowRun row will say how it ends)"
+    )
+    assert out.splitlines()[1:] == [f"run {run.run_id}: pending (waiting for a worker)"]
 
 
 def test_async_bad_row_fails_the_run_and_writes_nothing(tmp_path: Path) -> None:
@@ -109,11 +157,17 @@ def test_a_real_worker_reads_the_file(tmp_path: Path, worker: Any) -> None:
     path = write(tmp_path / "p.csv", CSV)
     with sending_to(worker.queue):
         code, out, message = call(
-            "dataflow_import", "shop.Product", path, "--async", "--wait", "--timeout", "60"
+            "dataflow_import", "shop.Product", path, "--async", "--wait", "--timeout", "60",
+            stdout=TerminalOutput(),
         )
     assert code == 0, message + worker.log()[-3000:]
-    assert "2 created" in out
-    assert WorkflowRun.objects.get().runtime == "celery"
+    run = WorkflowRun.objects.get()
+    assert run.runtime == "celery"
+    lines = out.splitlines()
+    assert lines[-3].startswith("import: done, 2 rows in ")
+    assert lines[-2:] == [f"run {run.run_id}: succeeded", f"Imported {path} into shop.Product: 2 created."]
+    before = {f"run {run.run_id}: pending (waiting for a worker)", f"run {run.run_id}: running"}
+    assert set(lines[1:-3]) <= before  # what it saw of the run before it finished
     assert Product.objects.count() == 2
 
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from django_dataflow.exceptions import DataflowError, PermissionDenied
-from django_dataflow.management.arguments import positive
+from django_dataflow.exceptions import DataflowError, PermissionDenied, RunTimeout
+from django_dataflow.management.arguments import positive, seconds
+from django_dataflow.management.progress import Progress
 from django_dataflow.tenancy import TenantError
 from django_dataflow.transfer import importer
 from django_dataflow.transfer.cli import failed, is_terminal, load_user, usage
@@ -62,9 +63,15 @@ class Command(BaseCommand):
             "path must name the same file on the worker. Prints the run id.",
         )
         parser.add_argument(
-            "--wait", action="store_true", help="With --async: wait for the run and report it."
+            "--wait", action="store_true",
+            help="With --async: wait for the run and report it; on a terminal (standard output) show "
+            "its status, finished node and rows as the worker reports them.",
         )
-        parser.add_argument("--timeout", type=float, help="With --async --wait: seconds to wait at most.")
+        parser.add_argument(
+            "--timeout", type=seconds, metavar="SECONDS",
+            help="With --async --wait: give up waiting after this many seconds (exit code 1; the "
+            "import goes on).",
+        )
         parser.add_argument("--tenant", help="Run in this tenant's schema (django-tenants).")
         parser.add_argument(
             "--user", metavar="USERNAME",
@@ -82,6 +89,11 @@ class Command(BaseCommand):
             raise usage(str(exc)) from None
         except PermissionDenied as exc:
             raise failed(f"permission denied: {exc}") from None
+        except RunTimeout as exc:
+            # Not "nothing was written": the worker goes on and may still commit the import.
+            raise failed(
+                f"gave up waiting: {exc}; the import goes on (its WorkflowRun row will say how it ends)"
+            ) from None
         except DataflowError as exc:
             raise failed(f"import failed, nothing was written: {exc}") from None
 
@@ -91,6 +103,8 @@ class Command(BaseCommand):
             raise UsageError("--skip-bad-rows and --reject-file go together")
         if options["wait"] and not options["run_async"]:
             raise UsageError("--wait goes with --async")
+        if options["timeout"] is not None and not options["wait"]:
+            raise UsageError("--timeout goes with --async --wait")
         spec = importer.ImportSpec(
             model=options["model"],
             path=path,
@@ -141,7 +155,12 @@ class Command(BaseCommand):
         self.stdout.write(f"Submitted the import of {spec.path} into {spec.model}: run {handle.run_id}.")
         if not options["wait"]:
             return
-        results = handle.wait(options["timeout"])
+        # The import's terminal is standard output, where its in-process bar is drawn too.
+        progress = Progress(self.stdout, is_terminal(self.stdout))
+        try:
+            results = handle.wait(options["timeout"], on_update=progress.on_update)
+        finally:
+            progress.done()
         outcome = results[importer.NODE_ID]
         self._report(
             spec,
