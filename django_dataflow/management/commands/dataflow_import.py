@@ -27,7 +27,8 @@ class Command(BaseCommand):
         "django_dataflow, in one transaction, through its BulkCreate node (BulkUpsert with "
         "--upsert-on). Values are converted by the model's fields. The first bad row aborts the "
         "import and nothing is written, unless --skip-bad-rows sends bad rows to --reject-file. "
-        "Exit codes: 0 imported, 1 the import failed (nothing written), 2 usage error."
+        "Exit codes: 0 imported, 1 the import failed (nothing written) or --wait gave up after "
+        "--timeout (the import goes on), 2 usage error."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
