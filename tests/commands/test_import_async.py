@@ -34,7 +34,7 @@ def test_async_wait_imports_through_a_recorded_run(tmp_path: Path) -> None:
     assert code == 0, message
     run = WorkflowRun.objects.get()
     assert run.status == "succeeded"
-    # Not a terminal: the two report lines only, the run followed without polling its row.
+    # Not a terminal: the two report lines, as before the terminal display existed.
     assert out.splitlines() == [
         f"Submitted the import of {path} into shop.Product: run {run.run_id}.",
         f"Imported {path} into shop.Product: 2 created.",
