@@ -11,8 +11,10 @@ from typing import Any
 from unittest import mock
 
 import pytest
+import time_machine
 from django.db import connection, models
 from django.test.utils import CaptureQueriesContext, isolate_apps
+from django.utils import timezone
 
 from django_dataflow import LocalRuntime
 from django_dataflow.exceptions import NodeExecutionError, RowRejected
@@ -53,7 +55,8 @@ def written_both_ways(
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """(rows the node wrote, rows Django's bulk_create wrote) for the same input, time frozen."""
     node = get_node_class(node_type)
-    with mock.patch("django.utils.timezone.now", return_value=FROZEN):
+    # Frozen for date.today() too (DateField.pre_save): both writes on one side of a midnight.
+    with time_machine.travel(FROZEN, tick=False):
         assert run([(node_type, "bc", {"data": rows})])["bc"] == {"created": len(rows)}
         by_node = stored(model, order_by)
         model.objects.all().delete()
@@ -171,7 +174,7 @@ class TestSameRowsAsBulkCreate:
             dict(zip(columns, row, strict=True)) for row in by_node if row[0] == python_values["tracking"]
         )
         assert typed["insured_value"] == Decimal("-0.001")
-        assert typed["delivered_on"] == dt.date.today()  # DateField.pre_save: date.today()
+        assert typed["delivered_on"] == timezone.localdate(FROZEN)  # DateField.pre_save: date.today()
         assert typed["signature"] == b"mv"
 
     def test_callable_defaults_called_per_row(self, products: list[Product]) -> None:

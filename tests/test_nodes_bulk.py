@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -14,7 +15,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 
 from django_dataflow import LocalRuntime
 from django_dataflow.exceptions import NodeExecutionError, WorkflowValidationError
-from shop.models import Customer, Order, Product, StockLevel
+from shop.models import Customer, Order, Product, Shipment, StockLevel
 from tests.conftest import build, run
 
 pytestmark = pytest.mark.django_db
@@ -262,6 +263,18 @@ class TestBulkUpdate:
         assert (changed.price, changed.stock) == (Decimal("9.99"), 8)
         assert changed.updated_at > OLD
         assert Product.objects.get(sku="P-1").updated_at == OLD
+
+    def test_filter_mode_dates_auto_now_by_the_project_time_zone(self) -> None:
+        # 02:00 UTC on the 10th is still the 9th in New York: a DateField(auto_now) gets the
+        # project's date, as Django's own save() (date.today() in TIME_ZONE) would write it.
+        frozen = dt.datetime(2026, 3, 10, 2, 0, tzinfo=dt.UTC)
+        shipment = Shipment.objects.create()
+        with override_settings(TIME_ZONE="America/New_York"), \
+                mock.patch("django.utils.timezone.now", return_value=frozen):
+            run([("ShipmentBulkUpdateNode", "bu", {"filter": {"pk": shipment.pk}, "fields": {"notes": "x"}})])
+        shipment.refresh_from_db()
+        assert (shipment.notes, shipment.updated_at) == ("x", frozen)
+        assert shipment.delivered_on == dt.date(2026, 3, 9)
 
     def test_filter_matching_nothing(self, catalog: list[Product]) -> None:
         result = run([("ProductBulkUpdateNode", "bu", {"filter": {"sku": "none"}, "fields": {"stock": 1}})])

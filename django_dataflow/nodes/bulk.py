@@ -161,9 +161,13 @@ class BulkUpdateMixin:
         if not values:
             raise WorkflowValidationError("fields must name at least one field")
         now = timezone.now()
+        # A DateField's date is the project's (TIME_ZONE), as date.today() in Django's pre_save();
+        # without USE_TZ, now is already naive local time.
+        project_zone = timezone.get_default_timezone()
+        today = now.date() if timezone.is_naive(now) else timezone.localdate(now, project_zone)
         for field in cls.schema().auto_now_fields:
             is_datetime = field.get_internal_type() == "DateTimeField"
-            values.setdefault(field.attname, now if is_datetime else now.date())
+            values.setdefault(field.attname, now if is_datetime else today)
         q = cls.filter_q(spec)
         if writes is not None:
             # QuerySet.update() returns no keys: read them first, locked so they stay the ones updated.

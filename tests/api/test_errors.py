@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 import pytest
+import time_machine
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import override_settings
@@ -16,6 +18,7 @@ from tests.api.conftest import BASE, ApiClient, grant
 pytestmark = pytest.mark.django_db
 
 PRODUCT = {"name": "Lamp", "sku": "L-1", "price": "19.99"}
+HALF_PAST = dt.datetime(2026, 3, 29, 12, 30, tzinfo=dt.UTC)
 
 
 def node(type_: str, params: Any, id_: str = "n") -> dict[str, Any]:
@@ -153,10 +156,11 @@ def test_params_beyond_max_params_bytes_are_400(adhoc: ApiClient, unchanged_db: 
 def test_rate_limit_is_per_user_429_with_retry_after(api: ApiClient, bob: User) -> None:
     cache.clear()
     bob_api = ApiClient(ApiToken.issue(bob, "b")[1])
-    with override_settings(DATAFLOW={"API_RATE_LIMIT": "3/h"}):
+    # The windows are fixed clock hours: a real clock crossing one mid-test would reset the count.
+    with override_settings(DATAFLOW={"API_RATE_LIMIT": "3/h"}), time_machine.travel(HALF_PAST, tick=False):
         assert [api.get_api("nodes/").status_code for _ in range(4)] == [200, 200, 200, 429]
         limited = api.get_api("nodes/")
-        assert int(limited["Retry-After"]) >= 1
+        assert limited["Retry-After"] == "1800"  # the window ends at 13:00
         assert limited.json()["error"]["details"]["limit"] == 3
         assert bob_api.get_api("nodes/").status_code == 200  # a count per user
     cache.clear()
