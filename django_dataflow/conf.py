@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -492,7 +493,10 @@ def application() -> str:
     name = get("APPLICATION")
     if name:
         return str(name).strip()
-    module = getattr(settings, "SETTINGS_MODULE", None) or "default"
+    # override_settings() (and pytest-django's `settings`) hides SETTINGS_MODULE; the variable it
+    # was read from still names it, so a project's own tests keep the project's name.
+    module = (getattr(settings, "SETTINGS_MODULE", None) or os.environ.get("DJANGO_SETTINGS_MODULE")
+              or "default")
     return module.split(".", 1)[0]
 
 

@@ -172,6 +172,8 @@ def test_registry_settings_are_validated(value: dict[str, Any], check_id: str, f
 
 def test_registry_settings_defaults_and_values() -> None:
     assert conf.application() == "testproject"
+    with override_settings(DEBUG=False):  # hides settings.SETTINGS_MODULE
+        assert conf.application() == "testproject"
     assert conf.allow_migrations() is True
     with override_settings(DATAFLOW={"APPLICATION": "  billing ", "ALLOW_MIGRATIONS": False}):
         assert conf.application() == "billing"
